@@ -1,0 +1,48 @@
+"""``sdt-sweep train``: one training run (the seed's ``train_with_wandb.py --config``)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import typer
+
+SET_HELP = "Override a config value: --set training.batch_size=4 (repeatable)."
+
+
+def register(app: typer.Typer) -> None:
+    @app.command("train")
+    def train(
+        config: Path = typer.Argument(..., help="Experiment YAML, e.g. experiments/cpu/tiny.yaml"),
+        set_: list[str] = typer.Option([], "--set", help=SET_HELP),
+        resume: bool = typer.Option(False, "--resume",
+                                    help="Continue from the run's last checkpoint, bit for bit."),
+        as_json: bool = typer.Option(False, "--json",
+                                     help="Last line of stdout: one JSON object with run_dir, "
+                                          "state and final metrics."),
+        wandb_project: str = typer.Option(None, "--wandb-project", "--wandb_project",
+                                          help="W&B project (tracking.wandb.project)."),
+        wandb_entity: str = typer.Option(None, "--wandb-entity", "--wandb_entity",
+                                         help="W&B entity (tracking.wandb.entity)."),
+        wandb_mode: str = typer.Option(None, "--wandb-mode",
+                                       help="auto | online | offline | disabled"),
+    ) -> int:
+        """Train a time-series LM from an experiment config.
+
+        Writes runs/train/<name>-<hash>/ with config.yaml, run.log, metrics.jsonl,
+        checkpoints (best.pt, last.pt), predictions and an offline W&B run.
+
+        Example: sdt-sweep train experiments/cpu/tiny.yaml --set training.num_epochs=2
+        """
+        from sdt.config import load_config
+        from sdt.config.schema import TrainConfig
+        from sdt.single import run_single
+
+        sets = list(set_)
+        for key, value in (("project", wandb_project), ("entity", wandb_entity),
+                           ("mode", wandb_mode)):
+            if value is not None:
+                sets.append(f"tracking.wandb.{key}={value}")
+        cfg = load_config(config, sets, TrainConfig)
+        from sdt.train.experiment import run
+
+        raise typer.Exit(run_single(run, cfg, "train", resume=resume, as_json=as_json))
