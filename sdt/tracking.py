@@ -95,3 +95,44 @@ class Tracker:
             except Exception as exc:
                 log.warning("W&B finish failed: %s", exc)
             self.run = None
+
+
+def read_offline_run(path: str | Path) -> dict:
+    """Read back what an offline W&B run recorded: ``{"config", "history", "summary",
+    "exit_code", "run"}``. ``path`` is the ``.wandb`` file, its run folder or a folder holding
+    ``wandb/``. Uses wandb's own reader (``wandb leet inspect --json``), so it checks what a
+    later ``wandb sync`` would upload."""
+    import json
+    import shutil
+    import subprocess
+    import sys
+
+    path = Path(path)
+    if path.is_dir():
+        found = sorted(path.rglob("*.wandb"))
+        if len(found) != 1:
+            raise FileNotFoundError(f"expected one .wandb file under {path}, found {len(found)}")
+        path = found[0]
+    exe = shutil.which("wandb") or str(Path(sys.executable).with_name("wandb"))
+    proc = subprocess.run([exe, "leet", "inspect", "--json", str(path)], capture_output=True,
+                          text=True, timeout=120, check=True)
+    out = {"config": {}, "history": [], "summary": {}, "exit_code": None, "run": {}}
+    for line in proc.stdout.splitlines():
+        try:
+            rec = json.loads(line)
+        except json.JSONDecodeError:
+            continue
+        kind = rec.get("type")
+        if kind == "run":
+            out["run"] = rec["run"]
+            out["config"].update(rec["run"].get("config", {}).get("update", {}))
+        elif kind == "config":
+            out["config"].update(rec["config"].get("update", {}))
+        elif kind == "history":
+            out["history"].append(rec["history"]["item"])
+        elif kind == "summary":
+            out["summary"].update(rec["summary"].get("update", {}))
+        elif kind == "exit":
+            out["exit_code"] = rec["exit"].get("exit_code", 0)
+    out["config"].pop("_wandb", None)
+    return out

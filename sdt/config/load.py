@@ -267,8 +267,11 @@ def error_from_validation(exc: ValidationError, schema: type[BaseModel], file: s
 
 def validate(data: dict, schema: type[M], file: str = "<config>",
              sources: Sources | None = None) -> M:
+    """``schema`` from ``data`` or a :class:`ConfigError`. Validators see the file and the
+    sources as pydantic context (``info.context["file"]``, ``["sources"]``), so a key holding a
+    path can be resolved relative to the file that wrote it (search configs' ``train``)."""
     try:
-        return schema.model_validate(data)
+        return schema.model_validate(data, context={"file": str(file), "sources": sources or {}})
     except ValidationError as exc:
         raise error_from_validation(exc, schema, file, sources) from None
 

@@ -54,8 +54,15 @@ class HARDataset(_DatasetBase):
 
     name: Literal["har"] = "har"
     num_samples_train: PosInt = 40
-    num_samples_val: PosInt = 8
+    num_samples_val: Annotated[int, Field(gt=0, le=20)] = 8  # taken from the 40 train recordings
     num_samples_test: PosInt = 40
+    sensors: list[Literal["accelerometer", "gyroscope"]] = ["accelerometer"]
+
+    @model_validator(mode="after")
+    def _sensors(self):
+        if not self.sensors or len(set(self.sensors)) != len(self.sensors):
+            raise ValueError(f"a non-empty list of distinct sensors (got {self.sensors})")
+        return self
 
 
 class ForecastDataset(_DatasetBase):
@@ -121,6 +128,8 @@ class ModelSection(StrictModel):
     gradient_checkpointing: bool = False
     projector: Literal["linear", "mlp"] = "mlp"
     freeze_lm: bool = False
+    # Text-only control: captions without mean/std and no patches (the series are removed).
+    ignore_series: bool = False
     lora: LoraSection = LoraSection()
     tiny: TinyLMSection = TinyLMSection()
     encoder: EncoderSection = EncoderSection()

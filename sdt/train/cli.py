@@ -33,6 +33,12 @@ def register(app: typer.Typer) -> None:
 
         Example: sdt-sweep train experiments/cpu/tiny.yaml --set training.num_epochs=2
         """
+        import os
+
+        from sdt.train.device import MPS_ENV  # set before torch first touches MPS
+
+        for key, value in MPS_ENV.items():
+            os.environ.setdefault(key, value)
         from sdt.config import load_config
         from sdt.config.schema import TrainConfig
         from sdt.single import run_single

@@ -1,0 +1,132 @@
+"""The ``search`` section: which method decodes, with which budget and knobs.
+
+A tagged union on ``search.method``: each method declares only the keys it uses, so a key that
+does not apply to the chosen method (``search.alpha`` with ``method: greedy``) is an unknown-key
+error naming ``search.alpha``. Definitions of every knob: ``shared/design/SEARCH.md``.
+
+>>> from sdt.config.search import SearchSection
+>>> from pydantic import TypeAdapter
+>>> TypeAdapter(SearchSection).validate_python({"method": "dts", "num_rollouts": 10}).lam
+1.0
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Literal, Union
+
+from pydantic import Field, model_validator
+
+from sdt.config._base import StrictModel
+
+PosInt = Annotated[int, Field(gt=0)]
+PosFloat = Annotated[float, Field(gt=0)]
+NonNegFloat = Annotated[float, Field(ge=0)]
+
+
+class _Base(StrictModel):
+    # H counts generated tokens only, never the prompt.
+    max_new_tokens: PosInt = 64
+
+
+class _Sampled(_Base):
+    # Exactness (pi*) needs rollouts from p itself: temperature 1.
+    rollout_temperature: PosFloat = 1.0
+
+
+class _Ensemble(StrictModel):
+    # Size of the returned ensemble (CRPS, diversity); deterministic methods return one.
+    num_samples: PosInt = 1
+
+
+class _Budget(_Sampled):
+    num_rollouts: PosInt = 20
+
+
+class _Tree(_Budget):
+    expansion_k: PosInt = 3
+
+
+class _Soft(_Tree):
+    lam: PosFloat = 1.0
+
+
+class GreedySearch(_Base):
+    """Argmax at each step (the OpenTSLM baseline); one continuation."""
+
+    method: Literal["greedy"] = "greedy"
+
+
+class SampleSearch(_Sampled, _Ensemble):
+    """``num_samples`` ancestral samples at ``rollout_temperature``, in one batch."""
+
+    method: Literal["sample"] = "sample"
+
+
+class BestOfNSearch(_Budget, _Ensemble):
+    """``num_rollouts`` samples in one batch; the ``num_samples`` highest rewards are returned."""
+
+    method: Literal["best_of_n"] = "best_of_n"
+
+    @model_validator(mode="after")
+    def _ensemble_fits(self):
+        if self.num_samples > self.num_rollouts:
+            raise ValueError(f"num_samples <= num_rollouts ({self.num_rollouts}), "
+                             f"got {self.num_samples}")
+        return self
+
+
+class MCTSSearch(_Tree, _Ensemble):
+    """UCT over the top-``expansion_k`` tokens; returns the best complete sequences seen."""
+
+    method: Literal["mcts"] = "mcts"
+    c_uct: NonNegFloat = 1.0
+
+
+class DTSSearch(_Soft, _Ensemble):
+    """Diffusion Tree Sampling on tokens: children drawn from p with counts."""
+
+    method: Literal["dts"] = "dts"
+
+
+class DTSStarSearch(_Soft):
+    """DTS with the argmax path as output (one continuation)."""
+
+    method: Literal["dts_star"] = "dts_star"
+
+
+class MaxEntTSSearch(_Soft, _Ensemble):
+    """Top-``expansion_k`` children weighted by the renormalised prior; optional UCT bonus."""
+
+    method: Literal["maxent_ts"] = "maxent_ts"
+    uct_bonus: NonNegFloat = 0.0
+
+
+class ValueHeadSection(StrictModel):
+    """F_phi: an MLP on the LM's last hidden state, trained between queries."""
+
+    hidden: PosInt = 64
+    lr: PosFloat = 1.0e-3
+    train_steps: Annotated[int, Field(ge=0)] = 20  # per query; 0 = frozen (evaluate a loaded F)
+    batch_size: PosInt = 64
+    buffer_size: PosInt = 4096
+
+
+class SADTSearch(MaxEntTSSearch):
+    """``maxent_ts`` plus the amortised value F_phi (hybrid selection with ``alpha``)."""
+
+    method: Literal["sadt"] = "sadt"  # type: ignore[assignment]
+    alpha: Annotated[float, Field(ge=0, le=1)] = 0.5
+    sadt_loss: Literal["mse", "tb"] = "mse"
+    value_head: ValueHeadSection = ValueHeadSection()
+    # A state (value head + buffer) saved by another run, e.g. trained on another split.
+    buffer_load: str | None = None
+    buffer_save: str | None = None
+
+
+SearchSection = Annotated[
+    Union[GreedySearch, SampleSearch, BestOfNSearch, MCTSSearch, DTSSearch, DTSStarSearch,
+          MaxEntTSSearch, SADTSearch],
+    Field(discriminator="method"),
+]
+
+METHODS = ("greedy", "sample", "best_of_n", "mcts", "dts", "dts_star", "maxent_ts", "sadt")
