@@ -1,0 +1,61 @@
+"""BasicMotions as four-option questions: real data, disjoint balanced splits."""
+
+from collections import Counter
+
+import numpy as np
+import pytest
+
+from sdt.config import validate
+from sdt.config.schema import HARDataset, TrainConfig
+from sdt.data import build_dataset, har
+from sdt.data.evaluate import first_option
+from sdt.errors import ConfigError
+
+
+@pytest.fixture(scope="module")
+def splits():
+    cfg = HARDataset()
+    return {sp: build_dataset(cfg, sp, seed=0) for sp in ("train", "val", "test")}
+
+
+def test_sizes_disjoint_and_balanced(splits):
+    assert {sp: len(v) for sp, v in splits.items()} == {"train": 32, "val": 8, "test": 40}
+    rec = {sp: {s.meta["recording"] for s in v} for sp, v in splits.items()}
+    assert not rec["train"] & rec["val"]
+    assert rec["train"] | rec["val"] == {f"train/{i}" for i in range(40)}
+    assert Counter(s.meta["label"] for s in splits["val"]) == {a: 2 for a in har.ACTIVITIES}
+    assert Counter(s.meta["label"] for s in splits["test"]) == {a: 10 for a in har.ACTIVITIES}
+
+
+def test_samples_carry_the_recording_and_the_right_option(splits):
+    x, labels = har.load_recordings("test")
+    for s in splits["test"]:
+        i = int(s.meta["recording"].split("/")[1])
+        assert s.meta["label"] == labels[i]
+        assert s.series_text == ["accelerometer x-axis", "accelerometer y-axis",
+                                 "accelerometer z-axis"]
+        np.testing.assert_allclose(np.stack(s.series), x[i, :3], rtol=1e-6)
+        assert first_option(s.answer) == s.meta["gold"]
+        assert f"({s.meta['gold']}) {s.meta['label']}" in s.post_prompt
+        assert sorted(s.meta["options"]) == sorted(har.ACTIVITIES)
+    assert len({tuple(s.meta["options"]) for s in splits["test"]}) > 10  # shuffled per sample
+    assert len({s.meta["gold"] for s in splits["test"]}) == 4
+
+
+def test_caps_seed_and_gyroscope():
+    cfg = HARDataset(num_samples_train=12, num_samples_test=8, sensors=["accelerometer",
+                                                                       "gyroscope"])
+    train = build_dataset(cfg, "train", seed=3)
+    assert len(train) == 12 and len(train[0].series) == 6
+    assert train[0].series_text[3] == "gyroscope x-axis"
+    assert Counter(s.meta["label"] for s in build_dataset(cfg, "test", 3)) == \
+        {a: 2 for a in har.ACTIVITIES}
+    val = lambda seed: {s.meta["recording"] for s in build_dataset(cfg, "val", seed)}  # noqa: E731
+    assert val(3) == val(3) and val(3) != val(4)
+
+
+def test_config_rejects_a_val_split_over_half_the_train_recordings():
+    with pytest.raises(ConfigError, match="dataset.num_samples_val"):
+        validate({"dataset": {"name": "har", "num_samples_val": 30}}, TrainConfig, "x.yaml")
+    with pytest.raises(ConfigError, match="dataset.sensors"):
+        validate({"dataset": {"name": "har", "sensors": ["compass"]}}, TrainConfig, "x.yaml")
