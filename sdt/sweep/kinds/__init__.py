@@ -1,0 +1,1 @@
+"""Experiment kinds that live with the sweep engine (``sleep``: tests and benchmarks)."""
