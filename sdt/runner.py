@@ -32,8 +32,10 @@ class Outcome:
 
 
 def write_resolved_config(run_dir: Path, config) -> None:
+    # Not fsynced: the store, not this file, records what ran.
     data = config.model_dump(mode="json") if hasattr(config, "model_dump") else dict(config)
-    atomic_write_text(Path(run_dir) / "config.yaml", yaml.safe_dump(data, sort_keys=False))
+    atomic_write_text(Path(run_dir) / "config.yaml", yaml.safe_dump(data, sort_keys=False),
+                      durable=False)
 
 
 def _file_logger(run_dir: Path) -> logging.Handler:
@@ -74,7 +76,8 @@ def execute(run_fn: Callable, config, ctx: RunContext) -> Outcome:
         ctx.tracker.summary({**outcome.metrics, "state": outcome.state,
                              "duration_s": outcome.duration_s})
         ctx.tracker.finish(exit_code=0 if outcome.state == "completed" else 1)
-    atomic_write_json(ctx.run_dir / "outcome.json", outcome.to_dict())
+    # The store holds the outcome of record; this copy is for people reading the folder.
+    atomic_write_json(ctx.run_dir / "outcome.json", outcome.to_dict(), durable=False)
     return outcome
 
 

@@ -37,7 +37,8 @@ def make_tracker(config, kind: str, run_id: str, run_dir: Path, *, group: str | 
 
 
 def run_single(run_fn: Callable, config, kind: str, *, resume: bool = False,
-               as_json: bool = False, device: str | None = None) -> int:
+               as_json: bool = False, device: str | None = None,
+               deps: dict[str, Path] | None = None) -> int:
     from rich.console import Console
     from rich.table import Table
 
@@ -46,7 +47,8 @@ def run_single(run_fn: Callable, config, kind: str, *, resume: bool = False,
     console.print(f"[bold]{kind}[/] run [cyan]{run_id}[/] -> {run_dir}")
     tracker = make_tracker(config, kind, run_id, run_dir, resume=resume)
     ctx = RunContext(run_id=run_id, run_dir=run_dir, kind=kind, device=device or "auto",
-                     tracker=tracker, resume=resume, progress=sys.stderr.isatty() or not as_json)
+                     tracker=tracker, resume=resume, progress=sys.stderr.isatty() or not as_json,
+                     deps=dict(deps or {}))
     outcome: Outcome = execute(run_fn, config, ctx)
 
     table = Table(title=f"{kind} {run_id}: {outcome.state}", show_header=True)

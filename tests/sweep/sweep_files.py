@@ -99,3 +99,20 @@ def run_with_base(config: SleepConfig, ctx) -> dict:
 
 NEEDS_BASE = Kind(name="needs-base", schema=SleepConfig, run=run_with_base,
                   dependencies=needs_base, metrics=("value", "base_value"))
+
+
+# ------------------------------------------------------------------ a kind with every outcome
+
+
+def run_outcome(config: SleepConfig, ctx) -> dict:
+    """``sleep.tag`` picks the outcome: nan, oom, pruned (each at step 3) or success."""
+    from sdt.context import NanLoss, OutOfMemory, Pruned
+
+    outcomes = {"nan": NanLoss, "oom": OutOfMemory, "pruned": Pruned}
+    if config.sleep.tag in outcomes:
+        raise outcomes[config.sleep.tag](f"{config.sleep.tag} at step 3", step=3,
+                                         metrics={"loss_at_stop": 1.5})
+    return {"value": 1.0}
+
+
+OUTCOMES = Kind(name="outcomes", schema=SleepConfig, run=run_outcome, metrics=("value",))
