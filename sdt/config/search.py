@@ -14,7 +14,7 @@ from __future__ import annotations
 
 from typing import Annotated, Literal, Union
 
-from pydantic import Field, model_validator
+from pydantic import Field, field_validator
 
 from sdt.config._base import StrictModel
 
@@ -44,6 +44,9 @@ class _Budget(_Sampled):
 
 class _Tree(_Budget):
     expansion_k: PosInt = 3
+    # Rollouts per iteration, run as one batch (the paths are chosen from the same tree state;
+    # 1 = strictly sequential). ``num_rollouts`` stays the total.
+    parallel_rollouts: PosInt = 1
 
 
 class _Soft(_Tree):
@@ -56,33 +59,34 @@ class GreedySearch(_Base):
     method: Literal["greedy"] = "greedy"
 
 
-class SampleSearch(_Sampled, _Ensemble):
+class SampleSearch(_Ensemble, _Sampled):
     """``num_samples`` ancestral samples at ``rollout_temperature``, in one batch."""
 
     method: Literal["sample"] = "sample"
 
 
-class BestOfNSearch(_Budget, _Ensemble):
+class BestOfNSearch(_Ensemble, _Budget):
     """``num_rollouts`` samples in one batch; the ``num_samples`` highest rewards are returned."""
 
     method: Literal["best_of_n"] = "best_of_n"
 
-    @model_validator(mode="after")
-    def _ensemble_fits(self):
-        if self.num_samples > self.num_rollouts:
-            raise ValueError(f"num_samples <= num_rollouts ({self.num_rollouts}), "
-                             f"got {self.num_samples}")
-        return self
+    @field_validator("num_samples")
+    @classmethod
+    def _ensemble_fits(cls, v, info):
+        n = info.data.get("num_rollouts")
+        if n is not None and v > n:
+            raise ValueError(f"num_samples <= num_rollouts ({n})")
+        return v
 
 
-class MCTSSearch(_Tree, _Ensemble):
+class MCTSSearch(_Ensemble, _Tree):
     """UCT over the top-``expansion_k`` tokens; returns the best complete sequences seen."""
 
     method: Literal["mcts"] = "mcts"
     c_uct: NonNegFloat = 1.0
 
 
-class DTSSearch(_Soft, _Ensemble):
+class DTSSearch(_Ensemble, _Soft):
     """Diffusion Tree Sampling on tokens: children drawn from p with counts."""
 
     method: Literal["dts"] = "dts"
@@ -94,7 +98,7 @@ class DTSStarSearch(_Soft):
     method: Literal["dts_star"] = "dts_star"
 
 
-class MaxEntTSSearch(_Soft, _Ensemble):
+class MaxEntTSSearch(_Ensemble, _Soft):
     """Top-``expansion_k`` children weighted by the renormalised prior; optional UCT bonus."""
 
     method: Literal["maxent_ts"] = "maxent_ts"

@@ -1,0 +1,144 @@
+"""A toy LM given by an explicit transition table, and its exact pi* and V by enumeration.
+
+Used by the tests and as the smallest runnable example of the search API::
+
+    >>> import numpy as np
+    >>> from sdt.search.toy import ToyPolicy, soft_values
+    >>> toy = ToyPolicy.random(vocab=3, horizon=3, seed=0)
+    >>> constant = lambda ys: np.full(len(ys), 0.5)
+    >>> round(soft_values(toy, constant, lam=2.0)[()], 12)   # V of a constant reward is it
+    0.5
+
+The table maps every non-terminal prefix (fewer than ``horizon`` tokens, no EOS) to a
+distribution over the vocabulary (EOS = the last id). The hidden state of a prefix is its
+one-hot index among those prefixes, so a linear value head can represent any V exactly.
+"""
+
+from __future__ import annotations
+
+import itertools
+import math
+
+import numpy as np
+
+from sdt.search.policy import Policy, sample_logp
+
+
+def _prefixes(vocab: int, horizon: int):
+    """Non-terminal prefixes: tuples over the non-EOS tokens, shorter than ``horizon``."""
+    for n in range(horizon):
+        yield from itertools.product(range(vocab - 1), repeat=n)
+
+
+class ToyPolicy(Policy):
+    """``calls`` counts every distribution the toy is asked for, independently of ``nfe``."""
+
+    def __init__(self, table: dict[tuple, np.ndarray], vocab: int, horizon: int):
+        super().__init__()
+        self.table = {k: np.log(np.asarray(v, dtype=np.float64)) for k, v in table.items()}
+        self.vocab_size = vocab
+        self.eos_id = vocab - 1
+        self.horizon = horizon
+        self.index = {p: i for i, p in enumerate(sorted(self.table, key=lambda t: (len(t), t)))}
+        self.hidden_size = len(self.index)
+        self.calls = 0
+
+    @classmethod
+    def random(cls, vocab: int = 3, horizon: int = 3, seed: int = 0,
+               concentration: float = 1.0) -> "ToyPolicy":
+        rng = np.random.default_rng(seed)
+        table = {p: rng.dirichlet(np.full(vocab, concentration)) for p in _prefixes(vocab, horizon)}
+        return cls(table, vocab, horizon)
+
+    def _dist(self, prefix: tuple) -> tuple[np.ndarray, np.ndarray]:
+        self.calls += 1
+        hidden = np.zeros(self.hidden_size, dtype=np.float32)
+        hidden[self.index[prefix]] = 1.0
+        return self.table[prefix], hidden
+
+    def _prefill(self, query):
+        return self._dist(())
+
+    def _dists(self, prefixes):
+        rows = [self._dist(tuple(p)) for p in prefixes]
+        return np.stack([r[0] for r in rows]), np.stack([r[1] for r in rows])
+
+    def _rollout(self, prefixes, first_logp, horizon, temperature, rng):
+        out, eos = [], []
+        for prefix, logp in zip(prefixes, first_logp):
+            seq = list(prefix)
+            while True:
+                tok = int(sample_logp(logp, temperature, rng)[0])
+                if tok == self.eos_id:
+                    eos.append(True)
+                    break
+                seq.append(tok)
+                if len(seq) >= horizon:
+                    eos.append(False)
+                    break
+                logp = self._dist(tuple(seq))[0]
+            out.append(tuple(seq))
+        return out, eos
+
+
+def sequences(toy: ToyPolicy, horizon: int | None = None) -> dict[tuple, float]:
+    """Every complete continuation y (EOS excluded) with its probability p(y)."""
+    horizon = toy.horizon if horizon is None else horizon
+    out: dict[tuple, float] = {}
+
+    def visit(prefix, prob):
+        if len(prefix) == horizon:
+            out[prefix] = out.get(prefix, 0.0) + prob
+            return
+        p = np.exp(toy.table[prefix])
+        out[prefix] = out.get(prefix, 0.0) + prob * p[toy.eos_id]
+        for tok in range(toy.vocab_size - 1):
+            visit(prefix + (tok,), prob * p[tok])
+
+    visit((), 1.0)
+    return out
+
+
+def soft_values(toy: ToyPolicy, reward_fn, lam: float) -> dict[tuple, float]:
+    """V(s) = (1/lam) log E_{c~p(.|s)} exp(lam V(s·c)) for every prefix; V(complete y) = r(y).
+
+    Keys: non-terminal prefixes, plus ``("eos", y)`` for y ended by EOS and y of full length.
+    """
+    ys = list(sequences(toy))
+    r = dict(zip(ys, np.asarray(reward_fn(ys), dtype=np.float64)))
+    V: dict = {}
+
+    def value(prefix):
+        if len(prefix) == toy.horizon:
+            V[prefix] = r[prefix]
+            return r[prefix]
+        p = np.exp(toy.table[prefix])
+        vals = [value(prefix + (t,)) for t in range(toy.vocab_size - 1)] + [r[prefix]]
+        V[("eos", prefix)] = r[prefix]
+        a = lam * np.array(vals)
+        m = a.max()
+        V[prefix] = float((m + math.log(float(np.dot(p, np.exp(a - m))))) / lam)
+        return V[prefix]
+
+    value(())
+    return V
+
+
+def target(toy: ToyPolicy, reward_fn, lam: float) -> dict[tuple, float]:
+    """pi*(y) ∝ p(y) exp(lam r(y)) over every complete continuation."""
+    probs = sequences(toy)
+    ys = list(probs)
+    r = np.asarray(reward_fn(ys), dtype=np.float64)
+    logw = np.log([probs[y] for y in ys]) + lam * r
+    w = np.exp(logw - logw.max())
+    return dict(zip(ys, w / w.sum()))
+
+
+def total_variation(samples, pi: dict[tuple, float]) -> float:
+    """TV between the empirical distribution of ``samples`` and ``pi``."""
+    counts: dict[tuple, int] = {}
+    for y in samples:
+        counts[tuple(y)] = counts.get(tuple(y), 0) + 1
+    n = len(samples)
+    keys = set(counts) | set(pi)
+    return 0.5 * sum(abs(counts.get(k, 0) / n - pi.get(k, 0.0)) for k in keys)
