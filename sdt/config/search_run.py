@@ -16,8 +16,8 @@ evaluation: {split: test, num_queries: 16}
 when it comes from ``--set``), read and validated when the search config is loaded and
 embedded as a whole :class:`TrainConfig`: the run id hashes the training config's content, not
 its path, and the resolved ``config.yaml`` of a run stands alone. ``train_overrides`` (dotted
-keys) are applied to it and then dropped, for the same reason. An error in the training config
-names the training file and its key.
+keys, or nested mappings of single keys) are applied to it and then dropped, for the same
+reason. An error in the training config names the training file and its key.
 
 ``dataset`` defaults to the training config's data set; given with the same (or no) ``name``
 it is merged over it, so ``dataset: {source: co2}`` swaps only the series. ``reward.kind``
@@ -41,7 +41,8 @@ from sdt.config.schema import (
     TrackingSection,
     TrainConfig,
 )
-from sdt.config.search import SearchSection
+from sdt.config.search import GreedySearch, SearchSection
+from sdt.errors import ConfigError
 
 _REWARD_FOR_DATASET = {"forecast": "forecast", "tsqa": "tsqa", "har": "tsqa", "jsonl": "tsqa"}
 _DATASETS_FOR_REWARD = {"forecast": ("forecast",), "tsqa": ("tsqa", "har", "jsonl")}
@@ -66,7 +67,7 @@ class SearchRunConfig(StrictModel):
     experiment: ExperimentSection = ExperimentSection(name="search")
     train: TrainConfig
     dataset: Dataset
-    search: SearchSection = SearchSection()
+    search: SearchSection = GreedySearch()  # the OpenTSLM baseline
     reward: RewardSection
     device: DeviceSection = DeviceSection()
     evaluation: SearchEvaluation = SearchEvaluation()
@@ -83,10 +84,9 @@ class SearchRunConfig(StrictModel):
         file = context.get("file", "<config>")
         overrides = data.pop("train_overrides", None) or {}
         if not isinstance(overrides, dict):
-            from sdt.errors import ConfigError
-
             raise ConfigError(file, "train_overrides", "a mapping of dotted keys to values",
                               got=overrides)
+        overrides = _dotted(overrides)
         train = data.get("train")
         if isinstance(train, (str, Path)):
             data["train"] = _load_train(train, overrides, file, context.get("sources") or {})
@@ -121,9 +121,24 @@ def _load_train(path, overrides: dict, file: str, sources: dict) -> dict:
     where = sources.get("train", file)
     base = Path(where).parent if Path(where).is_file() else Path.cwd()
     target = Path(path) if Path(path).is_absolute() else base / path
+    if not target.is_file():
+        raise ConfigError(where, "train", "an existing training config (YAML)", got=str(path),
+                          hint=f"looked for {target}")
     data, tsources = read_config_dict(target)
     data = apply_overrides(data, overrides, tsources, source=f"{file}: train_overrides")
     return validate(data, TrainConfig, str(target), tsources).model_dump(mode="json")
+
+
+def _dotted(overrides: dict, prefix: str = "") -> dict:
+    """``{training: {num_epochs: 2}}`` -> ``{"training.num_epochs": 2}``: nested or dotted,
+    an override sets single keys and never replaces a whole section."""
+    out = {}
+    for key, value in overrides.items():
+        if isinstance(value, dict) and value:
+            out.update(_dotted(value, f"{prefix}{key}."))
+        else:
+            out[f"{prefix}{key}"] = value
+    return out
 
 
 def _eval_dataset(given, train_dataset):

@@ -1,0 +1,62 @@
+"""Errors of a forecast ensemble against the truth: CRPS, and MSE/MAE of the median.
+
+An ensemble is an ``(m, H)`` array: ``m`` members (the method's returned continuations),
+``H`` horizon steps. One member is allowed (greedy), where CRPS equals MAE / mean|y|.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+
+def _ensemble(forecasts, truth) -> tuple[np.ndarray, np.ndarray]:
+    y = np.asarray(truth, dtype=np.float64).reshape(-1)
+    x = np.atleast_2d(np.asarray(forecasts, dtype=np.float64))
+    if x.shape[1] != y.size:
+        raise ValueError(f"ensemble members have {x.shape[1]} steps but the truth has {y.size}")
+    return x, y
+
+
+def crps(forecasts, truth) -> float:
+    """Scaled ensemble CRPS: per step mean_j|X_j − y| − ½ mean_jk|X_j − X_k| (all pairs j, k,
+    the plain ensemble estimator), averaged over the horizon, divided by mean|y|.
+    NaN for an empty ensemble; inf if the truth is all zeros and the error is not.
+
+    >>> crps([[1.0, 2.0]], [2.0, 2.0])   # one member: MAE / mean|y| = 0.5 / 2
+    0.25
+    """
+    x, y = _ensemble(forecasts, truth)
+    if x.shape[0] == 0:
+        return float("nan")
+    spread = np.abs(x - y[None, :]).mean(axis=0)
+    # Sorted members give the pairwise mean in O(m log m): Σ_jk |X_j−X_k| = 2 Σ_i (2i−m+1) X_(i).
+    m = x.shape[0]
+    xs = np.sort(x, axis=0)
+    weights = (2.0 * np.arange(m) - m + 1.0)[:, None]
+    pair = 2.0 * (weights * xs).sum(axis=0) / (m * m)
+    score = float(np.mean(spread - 0.5 * pair))
+    return _scaled(score, y)
+
+
+def _scaled(value: float, y: np.ndarray) -> float:
+    scale = float(np.mean(np.abs(y)))
+    if scale > 0:
+        return value / scale
+    return 0.0 if value == 0 else float("inf")
+
+
+def median_forecast(forecasts) -> np.ndarray:
+    """Step-wise median of the ensemble (the point forecast MSE and MAE score)."""
+    return np.median(np.atleast_2d(np.asarray(forecasts, dtype=np.float64)), axis=0)
+
+
+def mse(forecasts, truth) -> float:
+    """Mean squared error of the ensemble median."""
+    x, y = _ensemble(forecasts, truth)
+    return float(np.mean((median_forecast(x) - y) ** 2)) if x.shape[0] else float("nan")
+
+
+def mae(forecasts, truth) -> float:
+    """Mean absolute error of the ensemble median."""
+    x, y = _ensemble(forecasts, truth)
+    return float(np.mean(np.abs(median_forecast(x) - y))) if x.shape[0] else float("nan")

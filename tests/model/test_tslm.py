@@ -1,0 +1,90 @@
+"""The TSLM's prompt layout, labels, positions and decoding."""
+
+import torch
+
+from sdt.model.tslm import IGNORE, position_ids
+
+
+def test_labels_cover_answer_and_eos_only(model, samples):
+    embeds, mask, labels = model.training_batch(samples)
+    tok = model.tokenizer
+    for i, s in enumerate(samples):
+        ids = labels[i][labels[i] != IGNORE].tolist()
+        assert ids[-1] == tok.eos_token_id
+        assert tok.decode(ids[:-1]) == " " + s.answer.lstrip()
+    # padding (left) is never a label
+    assert (labels[mask == 0] == IGNORE).all()
+
+
+def test_left_padding_and_patch_counts(model, samples):
+    embeds, mask = model.prompt_embeds(samples)
+    assert embeds.shape[:2] == mask.shape
+    # left padded: once a row starts, it never has padding again
+    assert (mask.cummax(dim=1).values == mask).all()
+    assert mask[:, -1].all()
+    rows, _, _ = model._layout(samples, answers=False)
+    for i, s in enumerate(samples):
+        patches = sum(-(-len(x) // 4) for x in s.series)  # real patches only
+        assert sum(r == -1 for r in rows[i]) == patches
+        assert int(mask[i].sum()) == len(rows[i])
+    pos = position_ids(mask)
+    for i in range(len(samples)):
+        n = int(mask[i].sum())
+        assert pos[i, -n:].tolist() == list(range(n))
+
+
+def test_row_is_independent_of_its_batch(model, samples):
+    """Padding (tokens or patches) changes nothing: a row's logits alone == in a batch."""
+    alone = model.prefill(samples[:1]).logits
+    batched = model.prefill(samples).logits[:1]
+    torch.testing.assert_close(alone, batched, atol=1e-4, rtol=1e-4)
+
+
+def test_cached_greedy_equals_argmax_of_full_forward(model, samples):
+    """Positions and cache in generation match a full (training-style) forward."""
+    state = model.prefill(samples)
+    tokens = []
+    for _ in range(5):
+        nxt = state.logits.argmax(-1)
+        tokens.append(nxt)
+        state = model.extend(state, nxt)
+    tokens = torch.stack(tokens, 1)  # [B, 5]
+    embeds, mask = model.prompt_embeds(samples)
+    full = torch.cat([embeds, model.lm.get_input_embeddings()(tokens)], 1)
+    full_mask = torch.cat([mask, torch.ones_like(tokens)], 1)
+    with torch.no_grad():
+        logits = model.lm(inputs_embeds=full, attention_mask=full_mask,
+                          position_ids=position_ids(full_mask)).logits
+    T = embeds.shape[1]
+    assert torch.equal(logits[:, T - 1:T + 4].argmax(-1), tokens)
+    texts = model.generate(samples, max_new_tokens=5)
+    eos = model.tokenizer.eos_token_id
+    for row, text in zip(tokens.tolist(), texts):
+        row = row[: row.index(eos)] if eos in row else row
+        assert text == model.tokenizer.decode(row, skip_special_tokens=True).strip()
+
+
+def test_select_copies_rows_for_branching(model, samples):
+    state = model.prefill(samples[:2])
+    branch = state.select([1, 1, 0])
+    nxt = torch.tensor([3, 4, 5])
+    after = model.extend(branch, nxt)
+    alone = model.extend(model.prefill(samples[1:2]), torch.tensor([4]))
+    torch.testing.assert_close(after.logits[1:2], alone.logits, atol=1e-4, rtol=1e-4)
+    assert after.cache.get_seq_length() == state.cache.get_seq_length() + 1  # a copy grew
+
+
+def test_ignore_series_removes_patches_and_statistics(model, samples):
+    model.ignore_series = True
+    rows, _, series = model._layout(samples, answers=False)
+    assert series == [] and all(-1 not in r for r in rows)
+    assert "mean" not in model.tokenizer.decode(rows[0])
+
+
+def test_padded_patches_do_not_leak_into_real_ones(model):
+    enc = model.encoder
+    a = torch.randn(10)
+    alone, real_a = enc([a])
+    both, real = enc([a, torch.randn(40)])
+    assert real_a.sum() == 3 and real[0].sum() == 3 and real[1].sum() == 10
+    torch.testing.assert_close(alone[0, :3], both[0, :3], atol=1e-5, rtol=1e-5)
