@@ -26,7 +26,7 @@ from pydantic import TypeAdapter
 
 from sdt.config.search import SearchSection
 from sdt.search import TREE_METHODS, LMPolicy, SADTState, run_search
-from sdt.search.policy import Policy, sample_logp
+from sdt.search.policy import Policy, sequential_rollout
 
 
 class NaivePolicy(Policy):
@@ -60,21 +60,8 @@ class NaivePolicy(Policy):
         return np.stack([r[0] for r in rows]), np.stack([r[1] for r in rows])
 
     def _rollout(self, prefixes, first_logp, horizon, temperature, rng):
-        out, eos = [], []
-        for prefix, logp in zip(prefixes, first_logp):
-            seq = list(prefix)
-            while True:
-                tok = int(sample_logp(logp, temperature, rng)[0])
-                if tok == self.eos_id:
-                    eos.append(True)
-                    break
-                seq.append(tok)
-                if len(seq) >= horizon:
-                    eos.append(False)
-                    break
-                logp = self._one(seq)[0]
-            out.append(tuple(seq))
-        return out, eos
+        return sequential_rollout(self._one, self.eos_id, prefixes, first_logp, horizon,
+                                  temperature, rng)
 
 
 def build_model(args):

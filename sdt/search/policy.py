@@ -77,6 +77,28 @@ class Policy(ABC):
         """The sequences and, per row, whether it ended by sampling EOS."""
 
 
+def sequential_rollout(dist, eos_id: int, prefixes, first_logp, horizon: int,
+                       temperature: float, rng: np.random.Generator
+                       ) -> tuple[list[tuple], list[bool]]:
+    """``_rollout`` for policies without batching: one prefix at a time, one ``dist(prefix)
+    -> (logp, hidden)`` call per sampled token (the toy LM, the naive benchmark baseline)."""
+    out, eos = [], []
+    for prefix, logp in zip(prefixes, first_logp):
+        seq = list(prefix)
+        while True:
+            tok = int(sample_logp(logp, temperature, rng)[0])
+            if tok == eos_id:
+                eos.append(True)
+                break
+            seq.append(tok)
+            if len(seq) >= horizon:
+                eos.append(False)
+                break
+            logp = dist(tuple(seq))[0]
+        out.append(tuple(seq))
+    return out, eos
+
+
 def sample_logp(logp: np.ndarray, temperature: float, rng: np.random.Generator) -> np.ndarray:
     """One token per row of ``logp`` [B, V] at ``temperature`` (0 = argmax), on the CPU."""
     logp = np.atleast_2d(logp)

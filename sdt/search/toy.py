@@ -21,7 +21,7 @@ import math
 
 import numpy as np
 
-from sdt.search.policy import Policy, sample_logp
+from sdt.search.policy import Policy, sequential_rollout
 
 
 def _prefixes(vocab: int, horizon: int):
@@ -64,21 +64,8 @@ class ToyPolicy(Policy):
         return np.stack([r[0] for r in rows]), np.stack([r[1] for r in rows])
 
     def _rollout(self, prefixes, first_logp, horizon, temperature, rng):
-        out, eos = [], []
-        for prefix, logp in zip(prefixes, first_logp):
-            seq = list(prefix)
-            while True:
-                tok = int(sample_logp(logp, temperature, rng)[0])
-                if tok == self.eos_id:
-                    eos.append(True)
-                    break
-                seq.append(tok)
-                if len(seq) >= horizon:
-                    eos.append(False)
-                    break
-                logp = self._dist(tuple(seq))[0]
-            out.append(tuple(seq))
-        return out, eos
+        return sequential_rollout(self._dist, self.eos_id, prefixes, first_logp, horizon,
+                                  temperature, rng)
 
 
 def sequences(toy: ToyPolicy, horizon: int | None = None) -> dict[tuple, float]:
