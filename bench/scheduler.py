@@ -7,7 +7,8 @@ Prints, measured in this one invocation:
 
 - ``efficiency`` = ideal time / actual time, where ideal = runs x seconds / slots and actual is
   the wall time of the whole sweep in this process: expansion, store registration (SQLite,
-  WAL), worker start-up, one claim + lease + start + outcome write per run, heartbeats;
+  WAL), worker start-up, per run one store transaction in its worker that records the
+  previous run's outcome and claims (with a lease) and begins this one, heartbeats;
 - the per-run overhead in ms (slot time not spent sleeping, divided by the runs);
 - the upstream way: one new Python process per run that imports torch and transformers before
   its work. Only a sample of such processes is timed (``--upstream-sample``, run ``--slots`` at
@@ -64,7 +65,9 @@ def run_sdt(path: Path) -> tuple[float, int, dict]:
 def breakdown(runs: list[dict], t0: float, t1: float) -> dict:
     """From the store's timestamps: start-up (until each worker's first run), the time each
     run spent inside its run function beyond its sleep, the time around it in the worker
-    (config/outcome files, store writes), the gap between runs on a worker (dispatch), and
+    (``started`` is stamped as the claim transaction begins and ``finished`` inside the next
+    one: the claim's commit, loading the kind on a worker's first run, config/outcome files,
+    run.log), the gap between runs on a worker (what is left between those two stamps), and
     the tail (last finish to the end)."""
     by_pid: dict[int, list[dict]] = {}
     for run in runs:
@@ -117,8 +120,8 @@ def main() -> int:
     print(f"  efficiency {efficiency:.3f}; overhead per run {overhead_ms:.1f} ms of slot time")
     print(f"  where it went: start-up {parts['startup_s']:.2f} s per worker; per run "
           f"{parts['run_fn_extra_ms']:.1f} ms inside the run function beyond its sleep, "
-          f"{parts['around_run_ms']:.1f} ms around it in the worker (config.yaml, outcome.json, "
-          f"store writes), {parts['dispatch_gap_ms']:.1f} ms between runs; tail "
+          f"{parts['around_run_ms']:.1f} ms around it in the worker (claim commit, config.yaml, "
+          f"outcome.json, run.log), {parts['dispatch_gap_ms']:.1f} ms between runs; tail "
           f"{parts['tail_s']:.2f} s")
     steady = ideal / (actual - parts["startup_s"] - parts["tail_s"])
     print(f"  steady state (without start-up and tail): efficiency {steady:.3f}")

@@ -34,8 +34,10 @@ class Outcome:
 def write_resolved_config(run_dir: Path, config) -> None:
     # Not fsynced: the store, not this file, records what ran.
     data = config.model_dump(mode="json") if hasattr(config, "model_dump") else dict(config)
-    atomic_write_text(Path(run_dir) / "config.yaml", yaml.safe_dump(data, sort_keys=False),
-                      durable=False)
+    # libyaml's dumper when present: the pure-Python one costs a sweep worker ~0.3 ms per run.
+    dumper = getattr(yaml, "CSafeDumper", yaml.SafeDumper)
+    atomic_write_text(Path(run_dir) / "config.yaml",
+                      yaml.dump(data, Dumper=dumper, sort_keys=False), durable=False)
 
 
 def _file_logger(run_dir: Path) -> logging.Handler:

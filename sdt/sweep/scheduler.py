@@ -1,9 +1,11 @@
 """The local scheduler: a pool of persistent worker processes, one per device slot, fed with
-runs claimed from the store in plan order.
+runs in plan order, which the workers claim in the store.
 
 The manager never executes a run itself and never decides a run's state from memory: it
-claims (an atomic update in the store), sends the run to an idle worker, renews its leases,
-and learns outcomes from the store, which the worker writes before it answers. So
+sends runs to its workers (one executing, at most one waiting behind it), renews the leases
+of the runs they hold, and learns outcomes from the store. A worker claims a run (an atomic
+update in the store, under its manager's owner) in the same transaction that records the
+outcome of its previous one, and answers only once that is written. So
 
 - two managers (or ``sdt-sweep worker`` on another machine) on one store never run one run
   twice: only one claim succeeds;
@@ -203,14 +205,18 @@ class Scheduler:
             next_refresh = time.time() + self.poll_s
             while todo:
                 for worker in self.workers:
-                    # One run queued behind the executing one hides the claim round trip;
+                    # One run queued behind the executing one hides the dispatch round trip;
                     # only while there are more runs left than workers (no idle tail).
-                    while (worker.ready and len(worker.queue) < 2 and worker.proc.poll() is None
+                    # Sent before the worker is ready: it finds the run when its imports end.
+                    while (len(worker.queue) < 2 and worker.proc.poll() is None
                            and (not worker.queue or self._spare(todo, states))
                            and self._dispatch(worker, todo, by_id, states)):
                         pass
                 busy = any(w.current for w in self.workers)
-                for key, _ in sel.select(timeout=0.05 if busy else self.poll_s):
+                # Only answers, heartbeats and the store refresh need the manager: sleep
+                # until the first of them.
+                wake = min(next_beat, next_refresh) - time.time()
+                for key, _ in sel.select(timeout=max(0.0, wake)):
                     self._receive(key.data, states, sel, todo)
                 now = time.time()
                 if now >= next_beat:
@@ -247,7 +253,10 @@ class Scheduler:
     def _sync(self, todo: list[str], states: dict[str, str]) -> None:
         """Catch up with what other managers did (and leases that expired)."""
         watched = set(todo) | {d for rid in todo for d in self._deps_of.get(rid, ())}
+        sent = {rid for w in self.workers for rid in w.queue}
         for run_id, state in self._refresh(watched).items():
+            if run_id in sent and state not in TERMINAL:
+                continue  # a worker has it (or is about to claim it): not dispatchable
             if state != states.get(run_id):
                 states[run_id] = state
                 if state in TERMINAL:
@@ -271,10 +280,10 @@ class Scheduler:
             blocked = self._blocked(task, states)
             if blocked == "wait":
                 continue
-            if not self.store.claim(run_id):
-                states[run_id] = self._refresh([run_id]).get(run_id, "running")
-                continue
             if blocked:  # a dependency ended badly: this run cannot run at all
+                if not self.store.claim(run_id):
+                    states[run_id] = self._refresh([run_id]).get(run_id, "running")
+                    continue
                 self.store.finish(run_id, "failed", error=blocked)
                 states[run_id] = "failed"
                 self.on_update(run_id, "failed")
@@ -283,7 +292,6 @@ class Scheduler:
             try:
                 worker.send(task.message(self.sweep, self.retries, dep_dirs))
             except (BrokenPipeError, OSError):  # the worker is gone; its EOF replaces it
-                self.store.release(run_id)
                 return False
             states[run_id] = "running"
             worker.queue.append(run_id)
@@ -318,8 +326,9 @@ class Scheduler:
                     state = self._refresh([run_id]).get(run_id, "pending")
                 else:
                     self.executed += 1
+                known = states.get(run_id)
                 states[run_id] = state
-                if state in TERMINAL:
+                if state in TERMINAL and known not in TERMINAL:
                     self.on_update(run_id, state)
         if closed:
             self._replace(worker, states, sel, todo)
@@ -331,17 +340,18 @@ class Scheduler:
         worker.stop()
         self.workers.remove(worker)
         for run_id in worker.queue[1:]:  # sent but never started: simply not run yet
-            self.store.release(run_id)
+            self.store.release(run_id)  # (it may have claimed it just before dying)
             states[run_id] = "pending"
         if worker.current is not None:
+            # Failed only if the worker had claimed and begun it; else it is still pending.
             run_id = worker.current
-            self.executed += 1
             state = self.store.finish(run_id, "failed", error=f"{why} while running this run",
                                       traceback=tail or None, retries=self.retries)
+            self.executed += state is not None
             states[run_id] = state or self._refresh([run_id]).get(run_id, "pending")
             if states[run_id] in TERMINAL:
                 self.on_update(run_id, states[run_id])
-        elif not worker.ready:
+        if not worker.ready:
             self._startup_failures += 1
             if self._startup_failures >= STARTUP_FAILURES_ALLOWED:
                 raise RuntimeError(f"workers cannot start: {why}\n{tail}")

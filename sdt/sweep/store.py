@@ -75,6 +75,39 @@ members_table = sa.Table(
 )
 
 
+def _worker_statements() -> dict:
+    """The statements a worker runs for every run, built once with bound parameters (building
+    SQLAlchemy constructs per call costs more than executing them on SQLite)."""
+    t, p = runs_table.c, sa.bindparam
+    outcome = dict(
+        # A failed run goes back to pending while it has retries left (b_retry_bound is -1
+        # for every other state).
+        state=sa.case((t.attempts <= p("b_retry_bound"), "pending"),
+                      else_=p("b_state", type_=sa.String)),
+        metrics=p("b_metrics"), error=p("b_error"), traceback=p("b_traceback"),
+        duration_s=p("b_duration_s"), step=p("b_step"), finished=p("b_finished"),
+        lease_expires=None)
+    mine = runs_table.update().where(t.run_id == p("b_run_id"), t.owner == p("b_owner"),
+                                     t.state == "running").values(**outcome)
+    anyone = runs_table.update().where(t.run_id == p("b_run_id"),
+                                       t.state != "completed").values(**outcome)
+    start = runs_table.update().where(
+        t.run_id == p("b_run_id"),
+        sa.or_(t.state == "pending",
+               sa.and_(t.state == "running", t.lease_expires < p("b_now"))),
+    ).values(state="running", owner=p("b_owner"), host=p("b_host"), heartbeat=p("b_now"),
+             lease_expires=p("b_lease_expires"), attempts=t.attempts + 1, pid=p("b_pid"),
+             device=p("b_device"), started=p("b_now"), code_version=p("b_code_version"),
+             executions=t.executions + 1)
+    return {"mine": mine, "anyone": anyone, "start": start,
+            "mine_returning": mine.returning(t.state),
+            "anyone_returning": anyone.returning(t.state),
+            "state_of": sa.select(t.state).where(t.run_id == p("b_run_id"))}
+
+
+_WORKER_STATEMENTS = _worker_statements()
+
+
 def resolve_url(cli: str | None = None, spec_store: str | None = None) -> str:
     """``--store`` beats the sweep's ``store:`` beats ``runs/sdt.db``; a plain path (relative to
     the current folder) becomes a SQLite URL and its folder is created."""
@@ -232,15 +265,17 @@ class Store:
         """Atomically take a ``pending`` run, or a ``running`` one whose lease has expired.
         True when this owner now holds it."""
         now = time.time() if now is None else now
-        stmt = runs_table.update().where(
-            runs_table.c.run_id == run_id,
-            sa.or_(runs_table.c.state == "pending",
-                   sa.and_(runs_table.c.state == "running", runs_table.c.lease_expires < now)),
-        ).values(state="running", owner=self.owner, host=self.host, pid=None, device=None,
-                 heartbeat=now, lease_expires=now + self.lease_s,
-                 attempts=runs_table.c.attempts + 1, started=None)
         with self.engine.begin() as conn:
-            return conn.execute(stmt).rowcount == 1
+            return conn.execute(self._claim_stmt(run_id, now).values(
+                pid=None, device=None, started=None)).rowcount == 1
+
+    def _claim_stmt(self, run_id: str, now: float):
+        t = runs_table.c
+        return runs_table.update().where(
+            t.run_id == run_id,
+            sa.or_(t.state == "pending", sa.and_(t.state == "running", t.lease_expires < now)),
+        ).values(state="running", owner=self.owner, host=self.host, heartbeat=now,
+                 lease_expires=now + self.lease_s, attempts=t.attempts + 1)
 
     def heartbeat(self, now: float | None = None) -> int:
         """Renew the lease of every run this owner holds; returns how many it still holds."""
@@ -303,29 +338,50 @@ class Store:
         was lost meanwhile (unless another process already completed it): a finished result
         is never thrown away.
         """
+        with self.engine.begin() as conn:
+            return self._finish(conn, run_id, state, metrics=metrics, error=error,
+                                traceback=traceback, duration_s=duration_s, step=step,
+                                retries=retries)
+
+    def finish_and_start(self, finished: dict | None, next_run: str | None, *, pid: int,
+                         device: str, code_version: str | None = None
+                         ) -> tuple[str | None, bool]:
+        """A worker between two runs, in one transaction: record the run it just executed
+        (``finished``: ``run_id``, ``state`` and the keywords of :meth:`finish`; None for
+        none) and claim and begin ``next_run`` (None for none) as :meth:`claim` followed by
+        :meth:`start_execution` would. Returns the state written for ``finished`` (None when
+        its claim was lost) and whether ``next_run`` may be executed."""
+        state, started = None, False
+        with self.engine.begin() as conn:
+            if finished is not None:
+                state = self._finish(conn, **finished)
+            if next_run is not None:
+                now = time.time()
+                started = conn.execute(_WORKER_STATEMENTS["start"], {
+                    "b_run_id": next_run, "b_owner": self.owner, "b_host": self.host,
+                    "b_now": now, "b_lease_expires": now + self.lease_s, "b_pid": pid,
+                    "b_device": device, "b_code_version": code_version}).rowcount == 1
+        return state, started
+
+    def _finish(self, conn, run_id: str, state: str, *, metrics: dict | None = None,
+                error: str | None = None, traceback: str | None = None,
+                duration_s: float | None = None, step: int | None = None,
+                retries: int = 0) -> str | None:
         if state not in TERMINAL:
             raise ValueError(f"not a final state: {state!r}")
-        values = dict(
-            state=sa.case((runs_table.c.attempts <= retries, "pending"), else_="failed")
-            if state == "failed" else state,
-            metrics=json.dumps(metrics or {}, default=_json_default), error=error,
-            traceback=traceback, duration_s=duration_s, step=step, finished=time.time(),
-            lease_expires=None,
-        )
-        t = runs_table.c
-        mine = runs_table.update().where(t.run_id == run_id, t.owner == self.owner,
-                                         t.state == "running").values(**values)
-        anyone = runs_table.update().where(t.run_id == run_id,
-                                           t.state != "completed").values(**values)
-        statements = [mine, anyone] if state == "completed" else [mine]
-        with self.engine.begin() as conn:
-            for stmt in statements:
-                if self.engine.dialect.update_returning:  # one round trip (SQLite, PostgreSQL)
-                    written = conn.execute(stmt.returning(t.state)).scalar()
-                    if written is not None:
-                        return written
-                elif conn.execute(stmt).rowcount:
-                    return conn.execute(sa.select(t.state).where(t.run_id == run_id)).scalar_one()
+        params = {"b_run_id": run_id, "b_owner": self.owner, "b_state": state,
+                  "b_retry_bound": retries if state == "failed" else -1,
+                  "b_metrics": json.dumps(metrics or {}, default=_json_default),
+                  "b_error": error, "b_traceback": traceback, "b_duration_s": duration_s,
+                  "b_step": step, "b_finished": time.time()}
+        returning = self.engine.dialect.update_returning  # one round trip (SQLite, PostgreSQL)
+        for name in ("mine", "anyone") if state == "completed" else ("mine",):
+            if returning:
+                written = conn.execute(_WORKER_STATEMENTS[f"{name}_returning"], params).scalar()
+                if written is not None:
+                    return written
+            elif conn.execute(_WORKER_STATEMENTS[name], params).rowcount:
+                return conn.execute(_WORKER_STATEMENTS["state_of"], params).scalar_one()
         return None
 
     # ----------------------------------------------------------------- queries

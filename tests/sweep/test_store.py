@@ -92,6 +92,30 @@ def test_finish_records_the_outcome_and_respects_the_claim(url):
     assert b.get("r1")["metrics"] == {"value": 1.0}
 
 
+def test_finish_and_start_records_one_run_and_begins_the_next_in_one_go(url):
+    a, b = two_owners(url)
+    assert a.finish_and_start(None, "r0", pid=7, device="cpu", code_version="v2") == (None, True)
+    rec = a.get("r0")
+    assert (rec["state"], rec["owner"], rec["pid"], rec["attempts"], rec["executions"],
+            rec["code_version"]) == ("running", a.owner, 7, 1, 1, "v2")
+    assert not b.claim("r0")  # claimed with a lease like any claim
+    assert b.claim("r1")  # b holds r1: a's worker must not begin it
+    done = {"run_id": "r0", "state": "completed", "metrics": {"value": 0.25},
+            "duration_s": 0.5}
+    assert a.finish_and_start(done, "r1", pid=7, device="cpu") == ("completed", False)
+    assert (a.get("r0")["state"], a.get("r0")["metrics"]) == ("completed", {"value": 0.25})
+    assert a.get("r1")["owner"] == b.owner and a.get("r1")["executions"] == 0
+    assert a.finish_and_start(None, "r2", pid=7, device="cpu") == (None, True)
+    failed = {"run_id": "r2", "state": "failed", "error": "boom", "retries": 1}
+    assert a.finish_and_start(failed, "r2", pid=8, device="cpu") == ("pending", True)
+    rec = a.get("r2")
+    assert (rec["state"], rec["pid"], rec["attempts"], rec["executions"], rec["error"]) == (
+        "running", 8, 2, 2, "boom")
+    assert a.finish_and_start({**failed, "retries": 1}, None, pid=8, device="cpu") == (
+        "failed", False)
+    assert a.finish_and_start(None, None, pid=8, device="cpu") == (None, False)
+
+
 def test_failed_runs_are_retried_up_to_retries(url):
     a, _ = two_owners(url)
     assert a.claim("r0") and a.finish("r0", "failed", error="boom", retries=1) == "pending"
