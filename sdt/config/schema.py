@@ -38,6 +38,9 @@ class TSQADataset(_DatasetBase):
     tasks: list[Literal["trend", "volatility", "season", "outlier"]] = list(TSQA_TASKS)
     min_length: Annotated[int, Field(ge=16)] = 64
     max_length: Annotated[int, Field(ge=16)] = 512
+    # fixed: a task's options always in one order (the letter names the label; text alone is
+    # still at chance). shuffled: per-sample order, which needs a pretrained LM or long training.
+    option_order: Literal["fixed", "shuffled"] = "fixed"
 
     @model_validator(mode="after")
     def _lengths(self):
@@ -57,6 +60,7 @@ class HARDataset(_DatasetBase):
     num_samples_val: Annotated[int, Field(gt=0, le=20)] = 8  # taken from the 40 train recordings
     num_samples_test: PosInt = 40
     sensors: list[Literal["accelerometer", "gyroscope"]] = ["accelerometer"]
+    option_order: Literal["fixed", "shuffled"] = "fixed"  # as for tsqa
 
     @model_validator(mode="after")
     def _sensors(self):

@@ -5,7 +5,10 @@ Sources:
 
 - ``synthetic``: every sample its own series (trend + one or two seasons + noise, random scale
   and offset), drawn from a generator seeded by ``(seed, split, index)``; splits are disjoint
-  and prefix-stable like TSQA's.
+  and prefix-stable like TSQA's. The seasons are what a forecaster can learn beyond the last
+  value, so their periods (``PERIOD_MIN``..history/2) put at least two cycles of at least
+  ``PERIOD_MIN`` steps in every history of 16 values or more, and the noise (``NOISE``,
+  relative to seasons of amplitude 0.5..2) stays below them.
 - ``sunspots`` (yearly, 309 values) and ``co2`` (weekly, 2284 values, gaps interpolated) from
   statsmodels; ``airline`` (monthly, 144 values) from aeon. All installed, no network.
 
@@ -29,6 +32,8 @@ from sdt.errors import UserError
 
 SPLIT_BOUNDS = {"train": (0.0, 0.70), "val": (0.70, 0.85), "test": (0.85, 1.0)}
 _TAG = 0xF0C
+PERIOD_MIN = 8.0  # the shortest season: one full cycle in the default 8-step horizon
+NOISE = (0.02, 0.2)  # std range of the synthetic noise (seasons have amplitude 0.5..2)
 
 
 @functools.lru_cache(maxsize=None)
@@ -71,11 +76,12 @@ def make_sample(history, future, source: str, **meta) -> Sample:
 
 
 def synthetic_series(rng: np.random.Generator, length: int, max_period: float) -> np.ndarray:
-    """Trend + one or two seasons (periods 4..``max_period``) + noise, random scale/offset."""
+    """Trend + one or two seasons (periods ``PERIOD_MIN``..``max_period``) + noise, random
+    scale and offset."""
     t = np.arange(length, dtype=np.float64)
-    x = rng.uniform(-2, 2) * t / length + rng.uniform(0.05, 0.4) * rng.standard_normal(length)
+    x = rng.uniform(-2, 2) * t / length + rng.uniform(*NOISE) * rng.standard_normal(length)
     for _ in range(rng.integers(1, 3)):
-        period = rng.uniform(4, max(max_period, 4.0))
+        period = rng.uniform(PERIOD_MIN, max(max_period, PERIOD_MIN))
         x += rng.uniform(0.5, 2) * np.sin(2 * np.pi * t / period + rng.uniform(0, 2 * np.pi))
     scale = 10 ** rng.uniform(-1, 3)
     return rng.uniform(-10, 10) * scale + scale * x

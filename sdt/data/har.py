@@ -1,9 +1,11 @@
 """Human activity recognition on BasicMotions (real recordings from the installed aeon package).
 
 Each recording (6 channels x 100 steps: accelerometer x/y/z then gyroscope x/y/z; 40 train and
-40 test recordings, ten per activity) becomes a four-option question, the options shuffled
-per sample. val is a seeded, class-balanced subset of the package's train recordings and train
-the rest; test is the package's test set. The configured sizes are upper bounds; when a split
+40 test recordings, ten per activity) becomes a four-option question. ``option_order: fixed``
+(default) always shows ``(a) standing (b) walking (c) running (d) badminton``; ``shuffled``
+draws the order per sample (see :mod:`sdt.data.tsqa` for why a random tiny LM needs the fixed
+one). val is a seeded, class-balanced subset of the package's train recordings and train the
+rest; test is the package's test set. The configured sizes are upper bounds; when a split
 is capped, a seeded class-balanced subset is kept.
 """
 
@@ -63,16 +65,17 @@ def split_indices(split: str, n: int, n_val: int, seed: int) -> tuple[str, np.nd
     return part, balanced_subset(labels, min(n, len(labels)), rng)
 
 
-def make_sample(channels: np.ndarray, label: str, sensors, rng: np.random.Generator,
+def make_sample(channels: np.ndarray, label: str, sensors, rng: np.random.Generator | None,
                 **meta) -> Sample:
     """The question for one recording ``channels[6, steps]``; ``sensors`` picks the channels
-    (three axes each)."""
+    (three axes each). ``rng`` shuffles the options; None keeps :data:`ACTIVITIES` order."""
     series, captions = [], []
     for sensor in sensors:
         for k, axis in enumerate(AXES):
             series.append(channels[SENSORS[sensor] + k])
             captions.append(f"{sensor} {axis}-axis")
-    order = [ACTIVITIES[k] for k in rng.permutation(len(ACTIVITIES))]
+    perm = range(len(ACTIVITIES)) if rng is None else rng.permutation(len(ACTIVITIES))
+    order = [ACTIVITIES[k] for k in perm]
     gold = LETTERS[order.index(label)]
     shown = " ".join(f"({letter}) {name}" for letter, name in zip(LETTERS, order))
     return Sample(pre_prompt=QUESTION, series=series, series_text=captions,
@@ -85,7 +88,8 @@ def build(cfg, split: str, seed: int) -> list[Sample]:
     part, idx = split_indices(split, getattr(cfg, f"num_samples_{split}"),
                               cfg.num_samples_val, seed)
     x, labels = load_recordings(part)
+    shuffle = cfg.option_order == "shuffled"
     return [make_sample(x[i], labels[i], cfg.sensors,
-                        stream(_TAG, seed, split, int(i)),
+                        stream(_TAG, seed, split, int(i)) if shuffle else None,
                         recording=f"{part}/{int(i)}")
             for i in idx]

@@ -2,7 +2,17 @@
 
 Every series mixes the component a task asks about with distractors (another trend, a season,
 noise, a random scale and offset), so no task is answerable from one global statistic (mean,
-std, length), and the option order is shuffled per sample so the prompt text alone gives 1/3.
+std, length). Labels are balanced exactly per task, so the prompt text alone gives 1/3.
+
+Option order (``dataset.option_order``):
+
+- ``fixed`` (default): each task always shows its options in the same order (``(a) increasing
+  (b) decreasing (c) flat``), so a letter names a label. The prompt of a task is one constant
+  text and the three gold letters are equally frequent under it: text alone still gives 1/3.
+- ``shuffled``: the order is drawn per sample and the gold letter is balanced independently of
+  the label, so a model must also match the label word to its letter. A randomly initialised
+  tiny LM does not learn that matching in a few thousand steps; it needs a pretrained LM or
+  much longer training.
 
 The tasks, each decidable from the series by a simple scale-invariant feature:
 
@@ -20,8 +30,9 @@ The tasks, each decidable from the series by a simple scale-invariant feature:
 Sample ``i`` of a split is drawn from its own generator seeded by ``(seed, split, i)``, so a
 split does not depend on the other splits' sizes and a smaller split is a prefix of a larger
 one. Task, label and gold letter cycle so that all three are balanced exactly (up to the
-remainder): sample ``i`` has task ``tasks[i % T]`` and (label, letter) combination
-``(i // T) % 9``; the two remaining options are ordered by a coin flip.
+remainder): sample ``i`` has task ``tasks[i % T]``; fixed order gives it label
+``(i // T) % 3``, shuffled order the (label, letter) combination ``(i // T) % 9`` with the two
+remaining options ordered by a coin flip.
 """
 
 from __future__ import annotations
@@ -32,6 +43,7 @@ from sdt.data._rng import SPLIT_CODE, stream
 from sdt.data.sample import Sample
 
 LETTERS = ("a", "b", "c")
+OPTION_ORDERS = ("fixed", "shuffled")
 
 # task -> (question, option texts in label order)
 TASKS: dict[str, tuple[str, tuple[str, str, str]]] = {
@@ -94,18 +106,25 @@ _GENERATORS = {"trend": _trend, "volatility": _volatility, "season": _period_sea
                "outlier": _outlier}
 
 
-def make_sample(task: str, label: int, letter: int, length: int,
+def shuffled_order(label: int, letter: int, rng: np.random.Generator) -> list[int]:
+    """Option indices in letter order with ``label`` at ``letter``; the other two options are
+    ordered by a coin flip."""
+    others = [k for k in range(3) if k != label]
+    if rng.random() < 0.5:
+        others.reverse()
+    return others[:letter] + [label] + others[letter:]
+
+
+def make_sample(task: str, label: int, order: list[int], length: int,
                 rng: np.random.Generator) -> Sample:
-    """One question: the option with index ``label`` is placed at letter ``letter``.
+    """One question about a series of class ``label``; ``order[j]`` is the option shown at
+    letter ``j`` (``[0, 1, 2]``: the fixed order).
 
     The series is ``offset + scale * components`` with ``scale`` log-uniform in [0.1, 1000]
     and ``offset`` uniform in ``scale * [-10, 10]``.
     """
     question, options = TASKS[task]
-    others = [k for k in range(3) if k != label]
-    if rng.random() < 0.5:
-        others.reverse()
-    order = others[:letter] + [label] + others[letter:]  # order[j]: option shown at letter j
+    letter = order.index(label)
     scale = 10 ** rng.uniform(-1, 3)
     series = rng.uniform(-10, 10) * scale + scale * _GENERATORS[task](rng, length, label)
     shown = " ".join(f"({LETTERS[j]}) {options[k]}" for j, k in enumerate(order))
@@ -121,8 +140,11 @@ def make_sample(task: str, label: int, letter: int, length: int,
 
 
 def generate(n: int, split: str, seed: int, tasks=tuple(TASKS), min_length: int = 64,
-             max_length: int = 512) -> list[Sample]:
-    """``n`` samples of ``split``; deterministic in ``(seed, split)``, prefix-stable in ``n``."""
+             max_length: int = 512, option_order: str = "fixed") -> list[Sample]:
+    """``n`` samples of ``split``; deterministic in ``(seed, split)``, prefix-stable in ``n``.
+    ``option_order`` is ``fixed`` or ``shuffled`` (see the module docstring)."""
+    if option_order not in OPTION_ORDERS:
+        raise ValueError(f"option_order must be one of {OPTION_ORDERS}, got {option_order!r}")
     if split not in SPLIT_CODE:
         raise ValueError(f"split must be one of {sorted(SPLIT_CODE)}, got {split!r}")
     unknown = [t for t in tasks if t not in TASKS]
@@ -131,13 +153,18 @@ def generate(n: int, split: str, seed: int, tasks=tuple(TASKS), min_length: int 
     out = []
     for i in range(n):
         rng = stream(_TAG, seed, split, i)
-        combo = (i // len(tasks)) % 9
-        out.append(make_sample(tasks[i % len(tasks)], combo % 3, combo // 3,
-                               int(rng.integers(min_length, max_length + 1)), rng))
+        length = int(rng.integers(min_length, max_length + 1))
+        if option_order == "fixed":
+            label, order = (i // len(tasks)) % 3, [0, 1, 2]
+        else:
+            combo = (i // len(tasks)) % 9
+            label, order = combo % 3, shuffled_order(combo % 3, combo // 3, rng)
+        out.append(make_sample(tasks[i % len(tasks)], label, order, length, rng))
     return out
 
 
 def build(cfg, split: str, seed: int) -> list[Sample]:
     """The registry entry: a :class:`sdt.config.schema.TSQADataset` split."""
     n = getattr(cfg, f"num_samples_{split}")
-    return generate(n, split, seed, tuple(cfg.tasks), cfg.min_length, cfg.max_length)
+    return generate(n, split, seed, tuple(cfg.tasks), cfg.min_length, cfg.max_length,
+                    cfg.option_order)

@@ -3,7 +3,10 @@
 Multiple choice (``meta["gold"]``): accuracy by the first option the model writes (none =
 wrong), overall and ``accuracy_<task>``. Forecast (``meta["future"]``): the answer is parsed
 by the numeric text format; ``valid_rate``, and ``mae``/``mse`` over the valid forecasts next
-to ``last_value_mae`` (repeat the last history value) on the same samples.
+to ``last_value_mae`` (repeat the last history value) on the same samples. Raw-unit errors of
+series with very different scales are dominated by the largest ones, so ``mae_scaled`` and
+``last_value_mae_scaled`` also give each sample's MAE in units of its history's std (the
+numeric format's scale), averaged over the samples.
 """
 
 from __future__ import annotations
@@ -89,7 +92,7 @@ def _forecast_score(sample, text: str):
     history = np.asarray(sample.meta.get("history", sample.series[0]), dtype=np.float64)
     info = sample.meta.get("scale") or scale_info(history)  # the data set's own scaling
     values, valid = decode(text, info, len(future))
-    return future, history, values, valid
+    return future, history, values, valid, float(info["scale"])
 
 
 def score(samples, predictions: list[str], scoring: str = "mcq") -> tuple[dict, list[dict]]:
@@ -97,6 +100,7 @@ def score(samples, predictions: list[str], scoring: str = "mcq") -> tuple[dict, 
     answer metric (the loss is the measure); a sample without a gold option is not scored."""
     rows, per_task = [], defaultdict(list)
     errors, last_errors, valid_flags = [], [], []
+    scaled, last_scaled = [], []  # per sample: MAE / history std
     for i, (s, text) in enumerate(zip(samples, predictions)):
         row = {"index": i, "prediction": text, "answer": s.answer.strip()}
         gold = gold_option(s) if scoring in ("mcq", "cot") else None
@@ -105,12 +109,14 @@ def score(samples, predictions: list[str], scoring: str = "mcq") -> tuple[dict, 
             per_task[s.meta.get("task", "all")].append(correct)
             row.update(task=s.meta.get("task"), gold=gold, correct=correct)
         elif scoring == "forecast" and "future" in s.meta:
-            future, history, values, valid = _forecast_score(s, text)
+            future, history, values, valid, scale = _forecast_score(s, text)
             valid_flags.append(valid)
             row["valid"] = valid
             if valid:
                 errors.append(values - future)
                 last_errors.append(history[-1] - future)
+                scaled.append(np.mean(np.abs(errors[-1])) / scale)
+                last_scaled.append(np.mean(np.abs(last_errors[-1])) / scale)
                 row["forecast"] = values.tolist()
         rows.append(row)
     metrics: dict[str, float] = {}
@@ -124,10 +130,14 @@ def score(samples, predictions: list[str], scoring: str = "mcq") -> tuple[dict, 
         metrics["valid_rate"] = float(np.mean(valid_flags))
         if errors:
             e, b = np.concatenate(errors), np.concatenate(last_errors)
-            metrics.update(mae=float(np.mean(np.abs(e))), mse=float(np.mean(e ** 2)),
-                           last_value_mae=float(np.mean(np.abs(b))))
+            metrics.update(
+                mae=float(np.mean(np.abs(e))), mse=float(np.mean(e ** 2)),
+                last_value_mae=float(np.mean(np.abs(b))),
+                mae_scaled=float(np.mean(scaled)),
+                last_value_mae_scaled=float(np.mean(last_scaled)))
         else:
-            metrics.update(mae=float("inf"), mse=float("inf"), last_value_mae=float("inf"))
+            metrics.update({k: float("inf") for k in (
+                "mae", "mse", "last_value_mae", "mae_scaled", "last_value_mae_scaled")})
     return metrics, rows
 
 
@@ -150,8 +160,8 @@ def evaluate(model, samples, *, metrics: list[str], batch_size: int, max_new_tok
 def _wanted(key: str, metrics: list[str]) -> bool:
     if key.startswith("accuracy_"):
         return "accuracy" in metrics
-    if key == "last_value_mae":  # the baseline goes with the metric it is compared to
-        return "mae" in metrics
+    if key in ("last_value_mae", "mae_scaled", "last_value_mae_scaled"):
+        return "mae" in metrics  # the scaled MAE and the baselines go with the metric
     return key in metrics
 
 
@@ -159,6 +169,6 @@ def objective(scoring: str, metrics: list[str]) -> tuple[str, str]:
     """The validation metric for best checkpoint and early stopping: ``(name, max|min)``."""
     if scoring in ("mcq", "cot") and "accuracy" in metrics:
         return "accuracy", "max"
-    if scoring == "forecast" and "mae" in metrics:
-        return "mae", "min"
+    if scoring == "forecast" and "mae" in metrics:  # scale-free: no few large series decide
+        return "mae_scaled", "min"
     return "loss", "min"

@@ -37,9 +37,18 @@ def test_samples_carry_the_recording_and_the_right_option(splits):
         np.testing.assert_allclose(np.stack(s.series), x[i, :3], rtol=1e-6)
         assert first_option(s.answer) == s.meta["gold"]
         assert f"({s.meta['gold']}) {s.meta['label']}" in s.post_prompt
+        assert s.meta["options"] == list(har.ACTIVITIES)  # fixed order: letter names label
+        assert s.meta["gold"] == har.LETTERS[har.ACTIVITIES.index(s.meta["label"])]
+    assert Counter(s.meta["gold"] for s in splits["test"]) == {c: 10 for c in "abcd"}
+
+
+def test_shuffled_option_order():
+    test = build_dataset(HARDataset(option_order="shuffled"), "test", seed=0)
+    for s in test:
         assert sorted(s.meta["options"]) == sorted(har.ACTIVITIES)
-    assert len({tuple(s.meta["options"]) for s in splits["test"]}) > 10  # shuffled per sample
-    assert len({s.meta["gold"] for s in splits["test"]}) == 4
+        assert f"({s.meta['gold']}) {s.meta['label']}" in s.post_prompt
+    assert len({tuple(s.meta["options"]) for s in test}) > 10  # shuffled per sample
+    assert len({s.meta["gold"] for s in test}) == 4
 
 
 def test_caps_seed_and_gyroscope():

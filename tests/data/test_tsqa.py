@@ -65,23 +65,38 @@ def test_task_subset_and_format():
         tsqa.generate(3, "val", 0, tasks=("bogus",))
 
 
-def test_gold_letters_and_labels_balanced_exactly():
-    samples = tsqa.generate(720, "train", seed=1)
+@pytest.mark.parametrize("order", tsqa.OPTION_ORDERS)
+def test_gold_letters_and_labels_balanced_exactly(order):
+    samples = tsqa.generate(720, "train", seed=1, option_order=order)
     for task in tsqa.TASKS:
         ss = [s for s in samples if s.meta["task"] == task]
         assert Counter(s.meta["gold"] for s in ss) == {"a": 60, "b": 60, "c": 60}
         assert Counter(s.meta["label"] for s in ss) == {o: 60 for o in tsqa.TASKS[task][1]}
 
 
-def test_text_alone_gives_chance():
+def test_fixed_order_letter_names_the_label_shuffled_does_not():
+    fixed = tsqa.generate(120, "val", seed=5)
+    for s in fixed:
+        assert s.meta["options"] == list(tsqa.TASKS[s.meta["task"]][1])
+        assert "abc".index(s.meta["gold"]) == s.meta["options"].index(s.meta["label"])
+    shuffled = tsqa.generate(120, "val", seed=5, option_order="shuffled")
+    assert len({tuple(s.meta["options"]) for s in shuffled}) == 4 * 6
+    # the length is drawn before the order, so both orders give the same lengths
+    assert [len(s.series[0]) for s in fixed] == [len(s.series[0]) for s in shuffled]
+    with pytest.raises(ValueError, match="option_order"):
+        tsqa.generate(3, "val", 0, option_order="sorted")
+
+
+@pytest.mark.parametrize("order, texts", [("fixed", 4), ("shuffled", 4 * 6)])
+def test_text_alone_gives_chance(order, texts):
     """The best (prompt text -> letter) table learnt on train is at chance on test."""
     table = defaultdict(Counter)
-    for s in tsqa.generate(1800, "train", seed=2):
+    for s in tsqa.generate(1800, "train", seed=2, option_order=order):
         table[s.pre_prompt + s.post_prompt][s.meta["gold"]] += 1
-    assert len(table) == 4 * 6  # every task shows all 6 option orders
+    assert len(table) == texts  # fixed: one text per task; shuffled: all 6 option orders
     for counts in table.values():  # within one text, each letter is gold about a third
         assert min(counts.values()) / sum(counts.values()) > 0.2
-    test = tsqa.generate(1200, "test", seed=2)
+    test = tsqa.generate(1200, "test", seed=2, option_order=order)
     hits = [table[s.pre_prompt + s.post_prompt].most_common(1)[0][0] == s.meta["gold"]
             for s in test]
     assert np.mean(hits) < 0.40
