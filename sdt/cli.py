@@ -36,16 +36,11 @@ def _root() -> None:
 
 
 def _register() -> None:
+    from sdt.search import cli as search_cli
+    from sdt.sweep import cli as sweep_cli
     from sdt.train import cli as train_cli
 
-    train_cli.register(app)
-    for name in ("sdt.search.cli", "sdt.sweep.cli", "sdt.report.cli"):
-        try:
-            module = __import__(name, fromlist=["register"])
-        except ModuleNotFoundError as exc:
-            if exc.name != name:
-                raise
-            continue
+    for module in (train_cli, search_cli, sweep_cli):
         module.register(app)
 
 

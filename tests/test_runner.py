@@ -6,7 +6,7 @@ import json
 import yaml
 
 from sdt.config import TrainConfig
-from sdt.context import NanLoss, Pruned, RunContext
+from sdt.context import NanLoss, RunContext
 from sdt.runner import execute, read_outcome
 from sdt.tracking import Tracker, read_offline_run, resolve_mode
 

@@ -16,7 +16,6 @@ them against a raw forward).
 
 from __future__ import annotations
 
-import numpy as np
 import torch
 
 from sdt.search.policy import Policy, sample_logp

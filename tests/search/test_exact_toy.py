@@ -10,7 +10,7 @@ from sdt.search.result import RewardCache
 from sdt.search.toy import soft_values, target, total_variation
 from sdt.search.value_head import tb_loss
 
-from conftest import LAM, count_ones, search_cfg
+from searchkit import LAM, count_ones, search_cfg
 
 
 def key_of(node, horizon):

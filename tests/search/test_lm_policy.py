@@ -8,7 +8,7 @@ import torch
 from sdt.search import LMPolicy, SADTState, run_search
 from sdt.search.methods import METHODS
 
-from conftest import search_cfg
+from searchkit import search_cfg
 
 EOS = 1
 

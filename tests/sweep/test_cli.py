@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 import time
 
 import pandas as pd
@@ -11,18 +10,8 @@ import pytest
 import sdt
 from sdt.cli import main
 from sdt.sweep.store import Store
-from sweep_files import HERE, executions, sleep_sweep
+from sweep_files import executions, sleep_sweep
 from test_spec_load import MALFORMED, write
-
-
-@pytest.fixture
-def folder(tmp_path, monkeypatch):
-    monkeypatch.setenv("SDT_EXECUTION_LOG", str(tmp_path / "executions.log"))
-    monkeypatch.setenv("WANDB_MODE", "disabled")
-    monkeypatch.setenv("PYTHONPATH", os.pathsep.join([str(HERE),
-                                                      os.environ.get("PYTHONPATH", "")]))
-    monkeypatch.chdir(tmp_path)
-    return tmp_path
 
 
 def cli(capsys, *args) -> tuple[int, str, str]:

@@ -11,18 +11,8 @@ import pytest
 from sdt.errors import ConfigError
 from sdt.sweep import manager
 from sdt.sweep.devices import MPS_ENV, make_slots, slot_env
-from sweep_files import (HERE, executions, execution_pids, sdt_sweep, sleep_sweep,
+from sweep_files import (executions, execution_pids, sdt_sweep, sleep_sweep,
                          start_sdt_sweep)
-
-
-@pytest.fixture
-def folder(tmp_path, monkeypatch):
-    monkeypatch.setenv("SDT_EXECUTION_LOG", str(tmp_path / "executions.log"))
-    monkeypatch.setenv("WANDB_MODE", "disabled")
-    monkeypatch.setenv("PYTHONPATH", os.pathsep.join([str(HERE),
-                                                      os.environ.get("PYTHONPATH", "")]))
-    monkeypatch.chdir(tmp_path)
-    return tmp_path
 
 
 def run_sweep(path, **kwargs):

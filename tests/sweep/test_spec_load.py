@@ -336,7 +336,7 @@ def test_did_you_mean_for_study_and_config_keys(tmp_path):
 
 
 def test_too_many_points_refused_without_force(tmp_path):
-    grid = {f"experiment.tags": [[str(i)] for i in range(100)],
+    grid = {"experiment.tags": [[str(i)] for i in range(100)],
             "sleep.tag": list(range(100)), "sleep.seconds": list(range(100))}
     path = write(tmp_path, f"""
         experiment: sleep

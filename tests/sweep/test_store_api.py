@@ -12,14 +12,6 @@ from sdt.sweep.store import Store
 from sweep_files import executions, sleep_sweep
 
 
-@pytest.fixture
-def folder(tmp_path, monkeypatch):
-    monkeypatch.setenv("SDT_EXECUTION_LOG", str(tmp_path / "executions.log"))
-    monkeypatch.setenv("WANDB_MODE", "disabled")
-    monkeypatch.chdir(tmp_path)
-    return tmp_path
-
-
 def config(folder, **sleep):
     return SleepConfig.model_validate({"sleep": {"seconds": 0.0, **sleep},
                                        "output_dir": str(folder / "runs")})

@@ -8,7 +8,7 @@ from pathlib import Path
 import torch
 
 sys.path.insert(0, str(Path(__file__).parent))
-from conftest import make_ctx, small_config  # noqa: E402
+from trainkit import make_ctx, small_config  # noqa: E402
 
 import sdt.train.experiment as experiment  # noqa: E402
 

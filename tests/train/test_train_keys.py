@@ -4,9 +4,8 @@ import json
 
 import pytest
 import torch
-from conftest import make_ctx, small_config
+from trainkit import make_ctx, small_config
 
-from sdt.config.schema import TrainConfig
 from sdt.errors import UserError
 from sdt.model import build_model
 from sdt.train.device import autocast_dtype, resolve_device

@@ -5,9 +5,9 @@ import json
 
 import pytest
 import torch
-from conftest import make_ctx, small_config
+from trainkit import make_ctx, small_config
 
-from sdt.context import NanLoss, OutOfMemory, RunContext
+from sdt.context import RunContext
 from sdt.model import TSLM, load_trained
 from sdt.runner import execute
 from sdt.train import checkpoint as ckpt_lib

@@ -2,7 +2,7 @@
 trains, evaluates and reloads."""
 
 import torch
-from conftest import make_ctx, small_config
+from trainkit import make_ctx, small_config
 
 from sdt.model import load_trained
 from sdt.model.lm import build_tiny_lm
