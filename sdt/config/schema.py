@@ -61,6 +61,10 @@ class HARDataset(_DatasetBase):
     num_samples_test: PosInt = 40
     sensors: list[Literal["accelerometer", "gyroscope"]] = ["accelerometer"]
     option_order: Literal["fixed", "shuffled"] = "fixed"  # as for tsqa
+    # train split only: each recording also yields this many random windows (a seeded start,
+    # crop_min_fraction..1 of its length); val and test stay whole recordings
+    crops: NonNegInt = 0
+    crop_min_fraction: Annotated[float, Field(gt=0, le=1)] = 0.6
 
     @model_validator(mode="after")
     def _sensors(self):
@@ -124,6 +128,10 @@ class EncoderSection(StrictModel):
     num_layers: NonNegInt = 1
     num_heads: PosInt = 4
     max_patches: PosInt = 128
+    # add per-series features to every patch embedding: log10 of the std and the signed log
+    # mean (the patches see a z-scored series, and a tiny LM cannot read the caption's
+    # numbers), and where in time the most abrupt change is and how abrupt it is
+    series_features: bool = True
 
 
 class ModelSection(StrictModel):

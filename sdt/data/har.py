@@ -6,7 +6,9 @@ Each recording (6 channels x 100 steps: accelerometer x/y/z then gyroscope x/y/z
 draws the order per sample (see :mod:`sdt.data.tsqa` for why a random tiny LM needs the fixed
 one). val is a seeded, class-balanced subset of the package's train recordings and train the
 rest; test is the package's test set. The configured sizes are upper bounds; when a split
-is capped, a seeded class-balanced subset is kept.
+is capped, a seeded class-balanced subset is kept. ``crops: N`` adds, to train only, N
+seeded random windows of each train recording (``crop_min_fraction`` to all of its length);
+32 recordings are few for a model that starts from nothing.
 """
 
 from __future__ import annotations
@@ -89,7 +91,18 @@ def build(cfg, split: str, seed: int) -> list[Sample]:
                               cfg.num_samples_val, seed)
     x, labels = load_recordings(part)
     shuffle = cfg.option_order == "shuffled"
-    return [make_sample(x[i], labels[i], cfg.sensors,
-                        stream(_TAG, seed, split, int(i)) if shuffle else None,
-                        recording=f"{part}/{int(i)}")
-            for i in idx]
+    out = [make_sample(x[i], labels[i], cfg.sensors,
+                       stream(_TAG, seed, split, int(i)) if shuffle else None,
+                       recording=f"{part}/{int(i)}")
+           for i in idx]
+    if split == "train":
+        for i in idx:
+            for c in range(cfg.crops):
+                rng = stream(_TAG ^ 0xC, seed, int(i), c)  # crops: their own stream
+                steps = x.shape[-1]
+                n = int(rng.integers(round(cfg.crop_min_fraction * steps), steps + 1))
+                start = int(rng.integers(0, steps - n + 1))
+                out.append(make_sample(x[i][:, start:start + n], labels[i], cfg.sensors,
+                                       rng if shuffle else None, recording=f"{part}/{int(i)}",
+                                       crop=[start, start + n]))
+    return out

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+
 import torch
 from torch import nn
 
@@ -39,14 +41,28 @@ class PatchEncoder(nn.Module):
     ones. A short last patch is zero-filled and counts as real. Then learned position
     embeddings, LayerNorm and ``num_layers`` transformer encoder layers that never attend to
     padded patches.
+
+    ``series_features`` adds :meth:`global_features` to every patch through a zero-initialised
+    linear map: the raw series' ``log10(std)`` and ``sign(mean) * log10(1 + |mean|)``
+    (z-scoring removes the level and the amplitude, which are what tell standing from
+    running) and where and how abrupt its largest change is. A randomly initialised LM attends
+    almost uniformly at first, so a property of one patch (the spike) is hard for it to find
+    among 32; the same property written into every patch is read by any attention pattern.
     """
 
     CHANNELS = 6
+    WHERE_BINS = 12
+    GLOBALS = 3 + WHERE_BINS
+    SOFT_ARGMAX = 3.0
     ROBUST_CLIP = 20.0
 
     def __init__(self, patch_size: int, dim: int, num_layers: int, num_heads: int,
-                 max_patches: int):
+                 max_patches: int, series_features: bool = False):
         super().__init__()
+        self.globals = nn.Linear(self.GLOBALS, dim) if series_features else None
+        if self.globals is not None:  # starts silent: features of no use stay out of the way
+            nn.init.zeros_(self.globals.weight)
+            nn.init.zeros_(self.globals.bias)
         self.patch_size = patch_size
         self.max_patches = max_patches
         self.patchify = nn.Conv1d(self.CHANNELS, dim, kernel_size=patch_size, stride=patch_size)
@@ -61,9 +77,33 @@ class PatchEncoder(nn.Module):
     def num_patches(self, length: int) -> int:
         return -(-length // self.patch_size)
 
-    def forward(self, series: list[torch.Tensor]) -> tuple[torch.Tensor, torch.Tensor]:
-        """``series``: N z-scored 1-D tensors. Returns ``(patches [N, P, dim], real [N, P])``
-        where ``real`` is False on padding patches."""
+    @staticmethod
+    def stats_features(mean: float, std: float) -> list[float]:
+        """The two scale features of a raw series with ``mean`` and ``std``."""
+        return [math.log10(max(std, 1e-8)),
+                math.copysign(math.log10(1.0 + abs(mean)), mean)]
+
+    def global_features(self, rdx: torch.Tensor, rel: torch.Tensor, inside: torch.Tensor,
+                        stats: torch.Tensor) -> torch.Tensor:
+        """``[N, GLOBALS]`` per-series features: the two scale features (/3), where the most
+        abrupt change is (a softmax over time of ``SOFT_ARGMAX`` x the robust difference
+        magnitude, summed into ``WHERE_BINS`` equal bins of relative time: a spike or a jump
+        in the first twelfth puts its mass in bin 0), and how abrupt it is
+        (``log1p(max |robust diff|) / 3``). All of it is invariant to the series' scale except
+        the scale features themselves."""
+        mag = rdx.abs().masked_fill(~inside, 0.0)
+        weight = torch.softmax((self.SOFT_ARGMAX * mag).masked_fill(~inside, float("-inf")), 1)
+        bins = (rel * self.WHERE_BINS).long().clamp(max=self.WHERE_BINS - 1)
+        where = torch.zeros(len(rdx), self.WHERE_BINS, device=rdx.device, dtype=weight.dtype)
+        where.scatter_add_(1, bins, weight)
+        height = torch.log1p(mag.amax(1)) / 3.0
+        return torch.cat([stats / 3.0, where, height[:, None]], 1)
+
+    def forward(self, series: list[torch.Tensor], stats: torch.Tensor | None = None
+                ) -> tuple[torch.Tensor, torch.Tensor]:
+        """``series``: N z-scored 1-D tensors; ``stats [N, 2]``: their
+        :meth:`stats_features` (needed when ``series_features`` is on). Returns
+        ``(patches [N, P, dim], real [N, P])`` where ``real`` is False on padding patches."""
         counts = [self.num_patches(len(s)) for s in series]
         P = max(counts)
         if P > self.max_patches:
@@ -86,6 +126,11 @@ class PatchEncoder(nn.Module):
         h = self.patchify(channels).transpose(1, 2)  # [N, P, dim]
         peak = rdx.abs().view(len(series), P, self.patch_size).amax(-1, keepdim=True)
         h = h + self.peak(torch.log1p(peak))
+        if self.globals is not None:
+            if stats is None:
+                raise ValueError("this encoder has series_features: pass stats [N, 2]")
+            feats = self.global_features(rdx, rel, inside, stats.to(device=device, dtype=h.dtype))
+            h = h + self.globals(feats)[:, None, :]
         real = torch.arange(P, device=device)[None, :] < torch.tensor(counts, device=device)[:, None]
         h = self.norm(h + self.pos.weight[:P])
         if self.layers is not None:

@@ -69,8 +69,10 @@ class TSLM(nn.Module):
         self.tokenizer = tokenizer
         self.hparams = hparams
         enc = hparams["encoder"]
+        # checkpoints from before series_features keep loading as they were trained
         self.encoder = PatchEncoder(hparams["patch_size"], enc["dim"], enc["num_layers"],
-                                    enc["num_heads"], enc["max_patches"])
+                                    enc["num_heads"], enc["max_patches"],
+                                    series_features=enc.get("series_features", False))
         self.projector = build_projector(hparams["projector"], enc["dim"], self.hidden_size)
         self.ignore_series = bool(hparams.get("ignore_series", False))
 
@@ -85,10 +87,11 @@ class TSLM(nn.Module):
     # -- prompt ----------------------------------------------------------------------------
 
     def _layout(self, samples, answers: bool):
-        """Token ids per row (PATCH where a patch goes), labels, and the z-scored series."""
+        """Token ids per row (PATCH where a patch goes), labels, and the z-scored series with
+        their scale features."""
         tok = self.tokenizer
         bos = [tok.bos_token_id] if tok.bos_token_id is not None else []
-        texts, series = [], []
+        texts, series, stats = [], [], []
         plan = []  # per sample: list of ("text", index into texts) / ("series", n_patches)
         for s in samples:
             items = [("text", len(texts))]
@@ -100,6 +103,7 @@ class TSLM(nn.Module):
                     texts.append(" " + caption(text, mean, std))
                     items.append(("series", self.encoder.num_patches(len(z))))
                     series.append(z)
+                    stats.append(self.encoder.stats_features(mean, std))
             items.append(("text", len(texts)))
             texts.append(" " + s.post_prompt)
             if answers:
@@ -123,10 +127,12 @@ class TSLM(nn.Module):
                     lab += [IGNORE] * len(encoded[ref])
             rows.append(ids)
             labels.append(lab)
-        return rows, labels, series
+        return rows, labels, (series, stats)
 
-    def _embed(self, rows, series):
-        """Left-pad rows and put the projected patches where PATCH stands."""
+    def _embed(self, rows, encoded_series):
+        """Left-pad rows and put the projected patches where PATCH stands.
+        ``encoded_series``: the z-scored series and their scale features."""
+        series, stats = encoded_series
         device = self.device
         T = max(len(r) for r in rows)
         pad = self.tokenizer.pad_token_id
@@ -139,7 +145,8 @@ class TSLM(nn.Module):
         is_patch = ids == PATCH
         embeds = self.lm.get_input_embeddings()(ids.masked_fill(is_patch, pad))
         if series:
-            h, real = self.encoder([z.to(device) for z in series])
+            h, real = self.encoder([z.to(device) for z in series],
+                                   torch.tensor(stats, dtype=torch.float32))
             patches = self.projector(h[real]).to(embeds.dtype)  # [n_real_patches, H]
             embeds = embeds.masked_scatter(is_patch[..., None], patches)
         return embeds, mask

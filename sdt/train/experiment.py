@@ -46,10 +46,21 @@ class TrainState:
     step: int = 0  # optimizer steps taken
     best: float | None = None
     best_epoch: int = 0
+    best_loss: float | None = None  # val loss at the best epoch: breaks accuracy ties
     bad_evals: int = 0  # evaluations since the last improvement
     batch_size: int = 1  # current micro-batch (halved on out-of-memory)
     grad_accumulation: int = 1
     stopped_early: bool = False
+
+
+def improves(state: TrainState, value: float, loss: float | None, mode: str) -> bool:
+    """Whether a validation score ``value`` (``mode`` max or min) beats the best so far. An
+    equal score with a lower validation ``loss`` also counts: with 8 validation samples,
+    accuracy ties are common and the first of them is rarely the best model."""
+    if state.best is None or (value > state.best if mode == "max" else value < state.best):
+        return True
+    return (value == state.best and loss is not None and state.best_loss is not None
+            and loss < state.best_loss)
 
 
 def seed_everything(seed: int) -> None:
@@ -233,10 +244,11 @@ def run(config, ctx: RunContext) -> dict:
         value = result.get(metric)
         if value is None:
             return result
-        improved = state.best is None or (value > state.best if mode == "max"
-                                          else value < state.best)
+        loss = result.get("loss") if metric != "loss" else None
+        improved = improves(state, value, loss, mode)
         if improved:
             state.best, state.best_epoch, state.bad_evals = value, epoch, 0
+            state.best_loss = loss
         else:
             state.bad_evals += 1
         ctx.report(epoch, value)  # may raise Pruned

@@ -68,3 +68,31 @@ def test_config_rejects_a_val_split_over_half_the_train_recordings():
         validate({"dataset": {"name": "har", "num_samples_val": 30}}, TrainConfig, "x.yaml")
     with pytest.raises(ConfigError, match="dataset.sensors"):
         validate({"dataset": {"name": "har", "sensors": ["compass"]}}, TrainConfig, "x.yaml")
+
+
+def test_crops_are_seeded_windows_of_train_recordings_only(splits):
+    cfg = HARDataset(crops=3, crop_min_fraction=0.5, sensors=["accelerometer", "gyroscope"])
+    train = build_dataset(cfg, "train", seed=0)
+    assert len(train) == 32 * 4
+    assert [s.meta["recording"] for s in train[:32]] == \
+        [s.meta["recording"] for s in splits["train"]]  # whole recordings first, unchanged
+    x, _ = har.load_recordings("train")
+    lengths = set()
+    for s in train[32:]:
+        i = int(s.meta["recording"].split("/")[1])
+        start, stop = s.meta["crop"]
+        assert 0 <= start and stop <= 100 and stop - start >= 50
+        np.testing.assert_allclose(np.stack(s.series), x[i, :, start:stop], rtol=1e-6)
+        assert s.meta["label"] == har.load_recordings("train")[1][i]
+        lengths.add(stop - start)
+    assert len(lengths) > 10  # windows of many lengths
+    # every recording gets exactly `crops` windows with its own label
+    assert Counter(s.meta["recording"] for s in train[32:]) == \
+        {s.meta["recording"]: 3 for s in splits["train"]}
+    again = build_dataset(cfg, "train", seed=0)
+    assert [s.meta.get("crop") for s in again] == [s.meta.get("crop") for s in train]
+    assert [s.meta.get("crop") for s in build_dataset(cfg, "train", seed=1)][32:] != \
+        [s.meta.get("crop") for s in train][32:]
+    # val and test stay whole recordings
+    assert len(build_dataset(cfg, "val", seed=0)) == 8
+    assert all("crop" not in s.meta for s in build_dataset(cfg, "test", seed=0))

@@ -1,5 +1,8 @@
 """The TSLM's prompt layout, labels, positions and decoding."""
 
+import math
+
+import pytest
 import torch
 
 from sdt.model.tslm import IGNORE, position_ids
@@ -76,15 +79,55 @@ def test_select_copies_rows_for_branching(model, samples):
 
 def test_ignore_series_removes_patches_and_statistics(model, samples):
     model.ignore_series = True
-    rows, _, series = model._layout(samples, answers=False)
-    assert series == [] and all(-1 not in r for r in rows)
+    rows, _, (series, stats) = model._layout(samples, answers=False)
+    assert series == [] and stats == [] and all(-1 not in r for r in rows)
     assert "mean" not in model.tokenizer.decode(rows[0])
 
 
 def test_padded_patches_do_not_leak_into_real_ones(model):
     enc = model.encoder
     a = torch.randn(10)
-    alone, real_a = enc([a])
-    both, real = enc([a, torch.randn(40)])
+    stats = torch.tensor([enc.stats_features(1.0, 2.0), enc.stats_features(-3.0, 0.5)])
+    alone, real_a = enc([a], stats[:1])
+    both, real = enc([a, torch.randn(40)], stats)
     assert real_a.sum() == 3 and real[0].sum() == 3 and real[1].sum() == 10
     torch.testing.assert_close(alone[0, :3], both[0, :3], atol=1e-5, rtol=1e-5)
+
+
+def test_series_features_reach_every_patch(model, monkeypatch):
+    """Two series equal after z-scoring but with different level and amplitude differ in
+    their patch embeddings only through the series features, which start silent."""
+    enc = model.encoder
+    z = torch.randn(12)
+    small = torch.tensor([enc.stats_features(0.0, 0.01)])
+    large = torch.tensor([enc.stats_features(50.0, 100.0)])
+    assert enc.stats_features(-50.0, 1000.0) == pytest.approx([3.0, -math.log10(51.0)])
+    fresh = type(enc)(4, 16, 1, 2, 8, series_features=True)
+    torch.testing.assert_close(fresh([z], small)[0], fresh([z], large)[0])  # zero-initialised
+    with torch.no_grad():
+        fresh.globals.weight.normal_()
+    assert not torch.allclose(fresh([z], small)[0], fresh([z], large)[0])
+    monkeypatch.setattr(fresh, "globals", None)
+    torch.testing.assert_close(fresh([z], small)[0], fresh([z], large)[0])
+
+
+@pytest.mark.parametrize("at", [0, 40, 59, 75, 99])
+def test_where_feature_puts_a_spike_in_its_twelfth(model, at):
+    """A spike of 20 noise stds at step ``at`` of 100 puts (almost) all of the 'where' mass in
+    bin floor(12 * at / 99), whatever the series' scale and trend."""
+    from sdt.model.encoder import robust_diff, zscore
+    enc = model.encoder
+    g = torch.Generator().manual_seed(at)
+    x = torch.randn(100, generator=g) + torch.linspace(0, 5, 100)
+    x[at] += 20.0
+    for scale in (1e-3, 1.0, 1e3):
+        z, mean, std = zscore(x * scale + 7)
+        rdx = robust_diff(z, enc.ROBUST_CLIP)[None]
+        rel = (torch.arange(100) / 99.0)[None]
+        feats = enc.global_features(rdx, rel, torch.ones(1, 100, dtype=torch.bool),
+                                    torch.tensor([enc.stats_features(mean, std)]))
+        where = feats[0, 2:2 + enc.WHERE_BINS]
+        assert where.sum().item() == pytest.approx(1.0, abs=1e-5)
+        # the spike's own difference (step at) and the return (at + 1) share the mass
+        bins = {min(int(12 * t / 99), 11) for t in (at, min(at + 1, 99))}
+        assert sum(where[b].item() for b in bins) > 0.99

@@ -9,7 +9,7 @@ from trainkit import make_ctx, small_config
 from sdt.errors import UserError
 from sdt.model import build_model
 from sdt.train.device import autocast_dtype, resolve_device
-from sdt.train.experiment import run
+from sdt.train.experiment import TrainState, improves, run
 from sdt.train.optim import build_optimizer, build_scheduler
 
 
@@ -75,12 +75,26 @@ def test_schedule_and_warmup(tmp_path):
      and all("lora_" in n for n, p in m.lm.named_parameters() if p.requires_grad)),
     ("model", "projector", "linear", lambda m: isinstance(m.projector, torch.nn.Linear)),
     ("model", "ignore_series", True, lambda m: m.ignore_series),
+    ("model", "encoder", {"series_features": False}, lambda m: m.encoder.globals is None),
 ])
 def test_model_keys(tmp_path, section, key, value, check):
     _, model = _model(tmp_path, **{section: {key: value}})
     assert check(model)
     _, default = _model(tmp_path)
     assert not check(default)
+
+
+def test_accuracy_ties_go_to_the_lower_validation_loss():
+    state = TrainState()
+    assert improves(state, 0.5, 0.9, "max")
+    state.best, state.best_loss = 0.5, 0.9
+    assert improves(state, 0.75, 2.0, "max")          # higher accuracy wins whatever the loss
+    assert not improves(state, 0.25, 0.1, "max")      # lower accuracy loses whatever the loss
+    assert improves(state, 0.5, 0.8, "max")           # tie, lower loss
+    assert not improves(state, 0.5, 0.9, "max")       # tie, same loss: not an improvement
+    assert not improves(state, 0.5, None, "max")      # no loss measured: ties keep the first
+    state.best, state.best_loss = 0.3, None           # monitoring the loss itself (min)
+    assert improves(state, 0.2, None, "min") and not improves(state, 0.3, None, "min")
 
 
 def test_device_and_precision():

@@ -27,23 +27,13 @@ def tsqa(tmp_path_factory):
     return train(tmp_path_factory.mktemp("tsqa"), "tiny.yaml")
 
 
-LEARNED_TASKS = ("trend", "volatility", "season")
-
-
-def test_tsqa_tiny_learns_trend_volatility_and_season(tsqa):
+def test_tsqa_tiny_reaches_the_issue_target(tsqa):
+    """>= 0.95 overall and >= 0.90 on each task (measured 0.9725 and 0.9775 for seeds 0/1)."""
     metrics, _ = tsqa
     print(f"tiny TSQA: wall time {metrics['train_time_s']:.0f} s, test accuracy "
           f"{metrics['test_accuracy']:.3f}")  # the issue asks for 5 minutes; not asserted
-    for task in LEARNED_TASKS:
+    for task in ("trend", "volatility", "season", "outlier"):
         assert metrics[f"test_accuracy_{task}"] >= 0.90, (task, metrics)
-
-
-@pytest.mark.xfail(reason="issue 2 target not met yet: the outlier task (spike in the first, "
-                          "middle or last third) stays near chance, so overall < 0.95",
-                   strict=False)
-def test_tsqa_tiny_reaches_the_issue_target(tsqa):
-    metrics, _ = tsqa
-    assert metrics["test_accuracy_outlier"] >= 0.90, metrics
     assert metrics["test_accuracy"] >= 0.95, metrics
 
 
@@ -52,23 +42,18 @@ def test_text_only_stays_near_chance(tmp_path):
     assert metrics["test_accuracy"] <= 0.40, metrics
 
 
-@pytest.fixture(scope="module")
-def har(tmp_path_factory, tsqa):
-    tmp = tmp_path_factory.mktemp("har")
-    return train(tmp, "har_tiny.yaml", f"training.init_from={tsqa[1]}")
+def test_har_reaches_the_issue_target(tmp_path):
+    """The shipped HAR config from scratch (measured 0.925-0.975 over seeds 0-3)."""
+    metrics, _ = train(tmp_path, "har_tiny.yaml")
+    print(f"HAR: test accuracy {metrics['test_accuracy']:.3f}")
+    assert metrics["test_accuracy"] >= 0.90, metrics
 
 
-def test_har_from_the_tsqa_model_learns(har):
-    metrics, _ = har
+def test_har_as_a_curriculum_stage_after_tsqa(tmp_path, tsqa):
+    """``training.init_from`` the TSQA run: the weights carry over and HAR is learned."""
+    metrics, _ = train(tmp_path, "har_tiny.yaml", f"training.init_from={tsqa[1]}")
     print(f"HAR from TSQA: test accuracy {metrics['test_accuracy']:.3f}")
-    # chance is 0.25 (four activities); measured 0.60 here with 2 threads
-    assert metrics["test_accuracy"] >= 0.50, metrics
-
-
-@pytest.mark.xfail(reason="issue 2 target not met yet: HAR test accuracy below 0.90",
-                   strict=False)
-def test_har_reaches_the_issue_target(har):
-    assert har[0]["test_accuracy"] >= 0.90, har[0]
+    assert metrics["test_accuracy"] >= 0.75, metrics  # chance is 0.25
 
 
 def test_forecast_parses_and_beats_last_value(tmp_path):
