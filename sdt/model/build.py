@@ -78,7 +78,15 @@ def load_trained(path: str | Path, device: str = "cpu", which: str = "best",
                  training: bool = False) -> TSLM:
     """The trained TSLM of a run directory (its ``best.pt`` by default) or of a checkpoint
     file, with its tokenizer and hyper-parameters, in eval mode on ``device``."""
-    ckpt = torch.load(checkpoint_path(path, which), map_location="cpu", weights_only=False)
+    file = checkpoint_path(path, which)
+    ckpt = torch.load(file, map_location="cpu", weights_only=False)
     model = build_from_hparams(ckpt["hparams"], training=training)
-    model.load_state_dict(ckpt["model"])
+    try:
+        model.load_state_dict(ckpt["model"])
+    except RuntimeError as exc:
+        from sdt.errors import UserError
+
+        first = str(exc).splitlines()[1].strip() if "\n" in str(exc) else str(exc)
+        raise UserError(f"{file} does not fit this version of sdt's model ({first}); train it "
+                        "again (sdt-sweep run ... --rerun, or delete the run directory)") from exc
     return model.to(device).eval()

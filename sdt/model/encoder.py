@@ -42,12 +42,15 @@ class PatchEncoder(nn.Module):
     embeddings, LayerNorm and ``num_layers`` transformer encoder layers that never attend to
     padded patches.
 
-    ``series_features`` adds :meth:`global_features` to every patch through a zero-initialised
-    linear map: the raw series' ``log10(std)`` and ``sign(mean) * log10(1 + |mean|)``
-    (z-scoring removes the level and the amplitude, which are what tell standing from
-    running) and where and how abrupt its largest change is. A randomly initialised LM attends
-    almost uniformly at first, so a property of one patch (the spike) is hard for it to find
-    among 32; the same property written into every patch is read by any attention pattern.
+    ``series_features`` also returns, per series, :meth:`global_features` mapped to
+    ``out_dim`` (the LM's width) by a zero-initialised linear map, which the TSLM adds to each of
+    the series' projected patches: the raw series' ``log10(std)`` and ``sign(mean) *
+    log10(1 + |mean|)`` (z-scoring removes the level and the amplitude, which are what tell
+    standing from running) and where and how abrupt its largest change is. A randomly
+    initialised LM attends almost uniformly at first, so a property of one patch (the spike) is
+    hard for it to find among 32; the same property written into every patch embedding is read
+    by any attention pattern. Added after the projector, it reaches the LM without passing
+    through LayerNorm and the encoder layers, and is learned in a fraction of the steps.
     """
 
     CHANNELS = 6
@@ -57,9 +60,9 @@ class PatchEncoder(nn.Module):
     ROBUST_CLIP = 20.0
 
     def __init__(self, patch_size: int, dim: int, num_layers: int, num_heads: int,
-                 max_patches: int, series_features: bool = False):
+                 max_patches: int, series_features: bool = False, out_dim: int | None = None):
         super().__init__()
-        self.globals = nn.Linear(self.GLOBALS, dim) if series_features else None
+        self.globals = nn.Linear(self.GLOBALS, out_dim or dim) if series_features else None
         if self.globals is not None:  # starts silent: features of no use stay out of the way
             nn.init.zeros_(self.globals.weight)
             nn.init.zeros_(self.globals.bias)
@@ -100,10 +103,11 @@ class PatchEncoder(nn.Module):
         return torch.cat([stats / 3.0, where, height[:, None]], 1)
 
     def forward(self, series: list[torch.Tensor], stats: torch.Tensor | None = None
-                ) -> tuple[torch.Tensor, torch.Tensor]:
+                ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor | None]:
         """``series``: N z-scored 1-D tensors; ``stats [N, 2]``: their
         :meth:`stats_features` (needed when ``series_features`` is on). Returns
-        ``(patches [N, P, dim], real [N, P])`` where ``real`` is False on padding patches."""
+        ``(patches [N, P, dim], real [N, P], series [N, out_dim] or None)`` where ``real`` is
+        False on padding patches and ``series`` is the series-features embedding."""
         counts = [self.num_patches(len(s)) for s in series]
         P = max(counts)
         if P > self.max_patches:
@@ -126,13 +130,14 @@ class PatchEncoder(nn.Module):
         h = self.patchify(channels).transpose(1, 2)  # [N, P, dim]
         peak = rdx.abs().view(len(series), P, self.patch_size).amax(-1, keepdim=True)
         h = h + self.peak(torch.log1p(peak))
+        extra = None
         if self.globals is not None:
             if stats is None:
                 raise ValueError("this encoder has series_features: pass stats [N, 2]")
-            feats = self.global_features(rdx, rel, inside, stats.to(device=device, dtype=h.dtype))
-            h = h + self.globals(feats)[:, None, :]
+            extra = self.globals(self.global_features(
+                rdx, rel, inside, stats.to(device=device, dtype=h.dtype)))
         real = torch.arange(P, device=device)[None, :] < torch.tensor(counts, device=device)[:, None]
         h = self.norm(h + self.pos.weight[:P])
         if self.layers is not None:
             h = self.layers(h, src_key_padding_mask=~real)
-        return h, real
+        return h, real, extra

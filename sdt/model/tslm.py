@@ -72,7 +72,8 @@ class TSLM(nn.Module):
         # checkpoints from before series_features keep loading as they were trained
         self.encoder = PatchEncoder(hparams["patch_size"], enc["dim"], enc["num_layers"],
                                     enc["num_heads"], enc["max_patches"],
-                                    series_features=enc.get("series_features", False))
+                                    series_features=enc.get("series_features", False),
+                                    out_dim=self.hidden_size)
         self.projector = build_projector(hparams["projector"], enc["dim"], self.hidden_size)
         self.ignore_series = bool(hparams.get("ignore_series", False))
 
@@ -145,9 +146,12 @@ class TSLM(nn.Module):
         is_patch = ids == PATCH
         embeds = self.lm.get_input_embeddings()(ids.masked_fill(is_patch, pad))
         if series:
-            h, real = self.encoder([z.to(device) for z in series],
-                                   torch.tensor(stats, dtype=torch.float32))
-            patches = self.projector(h[real]).to(embeds.dtype)  # [n_real_patches, H]
+            h, real, extra = self.encoder([z.to(device) for z in series],
+                                          torch.tensor(stats, dtype=torch.float32))
+            patches = self.projector(h[real])  # [n_real_patches, H]
+            if extra is not None:  # each series' features onto each of its patches
+                patches = patches + extra[real.nonzero()[:, 0]]
+            patches = patches.to(embeds.dtype)
             embeds = embeds.masked_scatter(is_patch[..., None], patches)
         return embeds, mask
 

@@ -6,6 +6,7 @@ import pytest
 
 from sdt.config import TrainConfig, apply_overrides, config_hash, load_config, parse_set
 from sdt.config.load import deep_merge
+from sdt.errors import ConfigError
 
 
 def test_inherit_merges_sections_and_child_wins(tmp_path):
@@ -54,3 +55,12 @@ def test_hash_is_canonical():
 def test_seed_uppercase_dataset_name_accepted():
     cfg = TrainConfig.model_validate({"dataset": {"name": "TSQA", "num_samples_train": 6300}})
     assert cfg.dataset.name == "tsqa"
+
+
+def test_a_number_where_text_is_expected_is_that_text(tmp_path):
+    path = tmp_path / "c.yaml"
+    path.write_text("experiment: {name: base}\n")
+    cfg = load_config(path, ["experiment.name=3.14", "experiment.tags=[2026, ablation]"])
+    assert cfg.experiment.name == "3.14" and cfg.experiment.tags == ["2026", "ablation"]
+    with pytest.raises(ConfigError, match="training.num_epochs"):  # numbers stay numbers
+        load_config(path, ["training.num_epochs=three"])

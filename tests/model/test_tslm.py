@@ -88,27 +88,43 @@ def test_padded_patches_do_not_leak_into_real_ones(model):
     enc = model.encoder
     a = torch.randn(10)
     stats = torch.tensor([enc.stats_features(1.0, 2.0), enc.stats_features(-3.0, 0.5)])
-    alone, real_a = enc([a], stats[:1])
-    both, real = enc([a, torch.randn(40)], stats)
+    alone, real_a, extra_a = enc([a], stats[:1])
+    both, real, extra = enc([a, torch.randn(40)], stats)
     assert real_a.sum() == 3 and real[0].sum() == 3 and real[1].sum() == 10
     torch.testing.assert_close(alone[0, :3], both[0, :3], atol=1e-5, rtol=1e-5)
+    torch.testing.assert_close(extra_a[0], extra[0])
 
 
-def test_series_features_reach_every_patch(model, monkeypatch):
-    """Two series equal after z-scoring but with different level and amplitude differ in
-    their patch embeddings only through the series features, which start silent."""
+def test_series_features_reach_every_patch_embedding(model, samples, monkeypatch):
+    """The series features are one vector per series in the LM's width, added to each of its
+    projected patches; they start silent (zero-initialised) and z-scoring-equal series differ
+    through them once learned."""
     enc = model.encoder
     z = torch.randn(12)
     small = torch.tensor([enc.stats_features(0.0, 0.01)])
     large = torch.tensor([enc.stats_features(50.0, 100.0)])
     assert enc.stats_features(-50.0, 1000.0) == pytest.approx([3.0, -math.log10(51.0)])
-    fresh = type(enc)(4, 16, 1, 2, 8, series_features=True)
-    torch.testing.assert_close(fresh([z], small)[0], fresh([z], large)[0])  # zero-initialised
+    fresh = type(enc)(4, 16, 1, 2, 8, series_features=True, out_dim=24)
+    h_small, _, e_small = fresh([z], small)
+    h_large, _, e_large = fresh([z], large)
+    torch.testing.assert_close(h_small, h_large)  # the patches never see them
+    assert e_small.shape == (1, 24) and not e_small.any()  # zero-initialised
     with torch.no_grad():
         fresh.globals.weight.normal_()
-    assert not torch.allclose(fresh([z], small)[0], fresh([z], large)[0])
-    monkeypatch.setattr(fresh, "globals", None)
-    torch.testing.assert_close(fresh([z], small)[0], fresh([z], large)[0])
+    assert not torch.allclose(fresh([z], small)[2], fresh([z], large)[2])
+    assert type(enc)(4, 16, 1, 2, 8)([z])[2] is None
+    # in the TSLM: each patch embedding = projector(patch) + its own series' vector
+    monkeypatch.setattr(enc.globals, "weight", torch.nn.Parameter(
+        torch.randn_like(enc.globals.weight)))
+    monkeypatch.setattr(model, "ignore_series", False)
+    rows, _, (series, stats) = model._layout(samples, answers=False)
+    embeds, mask = model._embed(rows, (series, stats))
+    h, real, extra = enc(series, torch.tensor(stats))
+    expected = model.projector(h[real]) + extra[real.nonzero()[:, 0]]
+    T = embeds.shape[1]
+    placed = torch.cat([embeds[i, T - len(r):][torch.tensor(r) == -1]
+                        for i, r in enumerate(rows)])
+    torch.testing.assert_close(placed, expected)
 
 
 @pytest.mark.parametrize("at", [0, 40, 59, 75, 99])

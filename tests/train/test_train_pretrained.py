@@ -25,3 +25,25 @@ def test_saved_model_directory_trains_and_evaluates(tmp_path):
     assert model.lm.config.hidden_size == 32
     trained = torch.load(tmp_path / "run/checkpoints/best.pt", weights_only=False)["model"]
     assert all(torch.equal(v, trained[k]) for k, v in model.state_dict().items())
+
+
+def test_checkpoint_of_another_model_layout_is_a_clear_error(tmp_path):
+    """A checkpoint whose weights no longer fit the model code (an older sdt) says so and
+    says how to fix it, instead of a state-dict traceback."""
+    import pytest
+
+    from sdt.errors import UserError
+    cfg = small_config(tmp_path, training={"num_epochs": 1})
+    run(cfg, make_ctx(tmp_path))
+    path = tmp_path / "run/checkpoints/best.pt"
+    ckpt = torch.load(path, weights_only=False)
+    ckpt["model"]["encoder.removed_layer.weight"] = torch.zeros(2)
+    torch.save(ckpt, path)
+    with pytest.raises(UserError, match=r"best.pt does not fit .*removed_layer.*--rerun"):
+        load_trained(tmp_path / "run")
+    # a checkpoint written before the encoder had series features still loads as trained
+    ckpt["model"] = {k: v for k, v in ckpt["model"].items()
+                     if not k.startswith(("encoder.globals", "encoder.removed"))}
+    ckpt["hparams"]["encoder"].pop("series_features")
+    torch.save(ckpt, path)
+    assert load_trained(tmp_path / "run").encoder.globals is None

@@ -28,7 +28,8 @@ def tsqa(tmp_path_factory):
 
 
 def test_tsqa_tiny_reaches_the_issue_target(tsqa):
-    """>= 0.95 overall and >= 0.90 on each task (measured 0.9725 and 0.9775 for seeds 0/1)."""
+    """>= 0.95 overall and >= 0.90 on each task (measured 0.9875, 0.9725, 0.9925 for seeds
+    0-2, every task >= 0.96)."""
     metrics, _ = tsqa
     print(f"tiny TSQA: wall time {metrics['train_time_s']:.0f} s, test accuracy "
           f"{metrics['test_accuracy']:.3f}")  # the issue asks for 5 minutes; not asserted
