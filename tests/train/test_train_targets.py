@@ -44,7 +44,7 @@ def test_text_only_stays_near_chance(tmp_path):
 
 
 def test_har_reaches_the_issue_target(tmp_path):
-    """The shipped HAR config from scratch (measured 0.925-0.975 over seeds 0-3)."""
+    """The shipped HAR config from scratch (measured 0.95-0.975 over seeds 0-3)."""
     metrics, _ = train(tmp_path, "har_tiny.yaml")
     print(f"HAR: test accuracy {metrics['test_accuracy']:.3f}")
     assert metrics["test_accuracy"] >= 0.90, metrics
@@ -54,7 +54,7 @@ def test_har_as_a_curriculum_stage_after_tsqa(tmp_path, tsqa):
     """``training.init_from`` the TSQA run: the weights carry over and HAR is learned."""
     metrics, _ = train(tmp_path, "har_tiny.yaml", f"training.init_from={tsqa[1]}")
     print(f"HAR from TSQA: test accuracy {metrics['test_accuracy']:.3f}")
-    assert metrics["test_accuracy"] >= 0.75, metrics  # chance is 0.25
+    assert metrics["test_accuracy"] >= 0.75, metrics  # chance is 0.25; measured 0.925
 
 
 def test_forecast_parses_and_beats_last_value(tmp_path):
