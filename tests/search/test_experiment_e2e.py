@@ -11,18 +11,11 @@ import yaml
 
 from sdt.cli import main
 
-TRAIN = {
-    "seed": 0, "experiment": {"name": "fc_micro"},
-    "dataset": {"name": "forecast", "history_length": 32, "horizon": 4,
-                "num_samples_train": 64, "num_samples_val": 8, "num_samples_test": 8},
-    "model": {"tiny": {"hidden_size": 32, "num_layers": 1, "num_heads": 2,
-                       "intermediate_size": 64},
-              "encoder": {"dim": 32, "num_layers": 1, "num_heads": 2, "max_patches": 16}},
-    "training": {"num_epochs": 1, "batch_size": 16},
-    "evaluation": {"metrics": ["loss"]},
-    "device": {"type": "cpu"},
-    "tracking": {"wandb": {"mode": "disabled"}},
-}
+from searchkit import micro_train, search_cli
+
+TRAIN = micro_train("fc_micro", {"name": "forecast", "history_length": 32, "horizon": 4,
+                                  "num_samples_train": 64, "num_samples_val": 8,
+                                  "num_samples_test": 8}, max_patches=16)
 QUERIES = 3
 
 
@@ -40,13 +33,7 @@ def setup(tmp_path_factory):
 
 
 def search(root, capsys, *sets):
-    args = ["search", str(root / "search.yaml"), "--json", "--store", str(root / "sdt.db")]
-    for s in sets:
-        args += ["--set", s]
-    rc = main(args)
-    out = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
-    assert rc == 0, out
-    return out
+    return search_cli(capsys, root / "search.yaml", root / "sdt.db", *sets)
 
 
 def test_search_runs_every_method_family_and_writes_artifacts(setup, capsys):

@@ -6,20 +6,12 @@ import pytest
 import torch
 import yaml
 
-from sdt.cli import main
+from searchkit import micro_train, search_cli
 
-TRAIN = {
-    "seed": 0, "experiment": {"name": "tsqa_micro"},
-    "dataset": {"name": "tsqa", "num_samples_train": 48, "num_samples_val": 8,
-                "num_samples_test": 8, "min_length": 64, "max_length": 96},
-    "model": {"tiny": {"hidden_size": 32, "num_layers": 1, "num_heads": 2,
-                       "intermediate_size": 64},
-              "encoder": {"dim": 32, "num_layers": 1, "num_heads": 2, "max_patches": 32}},
-    "training": {"stage": "stage1_mcq", "num_epochs": 1, "batch_size": 16},
-    "evaluation": {"metrics": ["loss"]},
-    "device": {"type": "cpu"},
-    "tracking": {"wandb": {"mode": "disabled"}},
-}
+TRAIN = micro_train("tsqa_micro", {"name": "tsqa", "num_samples_train": 48,
+                                    "num_samples_val": 8, "num_samples_test": 8,
+                                    "min_length": 64, "max_length": 96},
+                    max_patches=32, stage="stage1_mcq")
 
 
 def test_tsqa_search_reports_accuracy_and_the_verifier(tmp_path, capsys):
@@ -30,9 +22,7 @@ def test_tsqa_search_reports_accuracy_and_the_verifier(tmp_path, capsys):
                                           "max_new_tokens": 6},
         "reward": {"weights": {"verifier": 1.0}}, "evaluation": {"num_queries": 4},
         "tracking": {"wandb": {"mode": "disabled"}}, "output_dir": str(tmp_path)}))
-    rc = main(["search", str(tmp_path / "s.yaml"), "--json", "--store", str(tmp_path / "db")])
-    out = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
-    assert rc == 0, out
+    out = search_cli(capsys, tmp_path / "s.yaml", tmp_path / "db")
     m = out["metrics"]
     assert 0 <= m["accuracy"] <= 1 and 0 <= m["valid_rate"] <= 1
     preds = [json.loads(l) for l in open(f"{out['run_dir']}/predictions.jsonl")]
