@@ -76,8 +76,9 @@ members_table = sa.Table(
 
 
 def _worker_statements() -> dict:
-    """The statements a worker runs for every run, built once with bound parameters (building
-    SQLAlchemy constructs per call costs more than executing them on SQLite)."""
+    """The statements run for every run (claim, start, finish), built once with bound
+    parameters (building SQLAlchemy constructs per call costs more than executing them on
+    SQLite)."""
     t, p = runs_table.c, sa.bindparam
     outcome = dict(
         # A failed run goes back to pending while it has retries left (b_retry_bound is -1
@@ -91,15 +92,18 @@ def _worker_statements() -> dict:
                                      t.state == "running").values(**outcome)
     anyone = runs_table.update().where(t.run_id == p("b_run_id"),
                                        t.state != "completed").values(**outcome)
-    start = runs_table.update().where(
+    # Take a pending run, or a running one whose lease has expired: a manager's claim (no
+    # process yet) or a worker's claim that also begins the execution.
+    take = runs_table.update().where(
         t.run_id == p("b_run_id"),
         sa.or_(t.state == "pending",
                sa.and_(t.state == "running", t.lease_expires < p("b_now"))),
     ).values(state="running", owner=p("b_owner"), host=p("b_host"), heartbeat=p("b_now"),
-             lease_expires=p("b_lease_expires"), attempts=t.attempts + 1, pid=p("b_pid"),
-             device=p("b_device"), started=p("b_now"), code_version=p("b_code_version"),
-             executions=t.executions + 1)
-    return {"mine": mine, "anyone": anyone, "start": start,
+             lease_expires=p("b_lease_expires"), attempts=t.attempts + 1)
+    claim = take.values(pid=None, device=None, started=None)
+    start = take.values(pid=p("b_pid"), device=p("b_device"), started=p("b_now"),
+                        code_version=p("b_code_version"), executions=t.executions + 1)
+    return {"mine": mine, "anyone": anyone, "claim": claim, "start": start,
             "mine_returning": mine.returning(t.state),
             "anyone_returning": anyone.returning(t.state),
             "state_of": sa.select(t.state).where(t.run_id == p("b_run_id"))}
@@ -266,16 +270,9 @@ class Store:
         True when this owner now holds it."""
         now = time.time() if now is None else now
         with self.engine.begin() as conn:
-            return conn.execute(self._claim_stmt(run_id, now).values(
-                pid=None, device=None, started=None)).rowcount == 1
-
-    def _claim_stmt(self, run_id: str, now: float):
-        t = runs_table.c
-        return runs_table.update().where(
-            t.run_id == run_id,
-            sa.or_(t.state == "pending", sa.and_(t.state == "running", t.lease_expires < now)),
-        ).values(state="running", owner=self.owner, host=self.host, heartbeat=now,
-                 lease_expires=now + self.lease_s, attempts=t.attempts + 1)
+            return conn.execute(_WORKER_STATEMENTS["claim"], {
+                "b_run_id": run_id, "b_owner": self.owner, "b_host": self.host, "b_now": now,
+                "b_lease_expires": now + self.lease_s}).rowcount == 1
 
     def heartbeat(self, now: float | None = None) -> int:
         """Renew the lease of every run this owner holds; returns how many it still holds."""
