@@ -266,3 +266,32 @@ def test_forecast_reward_refuses_a_history_with_a_gap():
 
     with pytest.raises(UserError, match="history without gaps.*1 non-finite value"):
         build_reward(ForecastCfg(), make_sample(x[:64], x[64:], "synthetic"), decode)
+
+
+def test_oracle_flag_through_a_search_config_file(tmp_path, monkeypatch):
+    """``reward.oracle`` in a search file or by --set: the run's uses_oracle and its config
+    hash follow it (an oracle run is never the same run as the method's)."""
+    import yaml
+
+    from sdt.config import config_hash, load_config
+    from sdt.config.search_run import SearchRunConfig
+
+    train = {"seed": 3, "experiment": {"name": "fc"},
+             "dataset": {"name": "forecast", "history_length": 32, "horizon": 4,
+                         "num_samples_train": 50},
+             "model": {"tiny": {"hidden_size": 32, "num_layers": 1, "num_heads": 2,
+                                "intermediate_size": 64}},
+             "training": {"num_epochs": 1}}
+    (tmp_path / "fc.yaml").write_text(yaml.safe_dump(train))
+    (tmp_path / "s.yaml").write_text(yaml.safe_dump(
+        {"train": "fc.yaml", "search": {"method": "dts", "num_rollouts": 5},
+         "reward": {"fn": "math:fsum"}}))
+    monkeypatch.chdir(tmp_path)
+    plain = load_config(tmp_path / "s.yaml", [], SearchRunConfig)
+    marked = load_config(tmp_path / "s.yaml", ["reward.oracle=true"], SearchRunConfig)
+    assert plain.reward.kind == "user" and not uses_oracle(plain.reward)
+    assert marked.reward.oracle is True and uses_oracle(marked.reward)
+    assert config_hash(plain) != config_hash(marked)
+    with pytest.raises(ConfigError) as err:
+        load_config(tmp_path / "s.yaml", ["reward.oracle=sometimes"], SearchRunConfig)
+    assert err.value.key == "reward.oracle"
