@@ -54,7 +54,8 @@ def crps(forecasts, truth) -> float:
         return NAN
     with np.errstate(over="ignore", invalid="ignore"):
         spread = np.abs(x - y[None, :]).mean(axis=0)
-        # Sorted members give the pairwise mean in O(m log m): Σ_jk |X_j−X_k| = 2 Σ_i (2i−m+1) X_(i).
+        # Sorted members give the pairwise mean in O(m log m):
+        # Σ_jk |X_j−X_k| = 2 Σ_i (2i−m+1) X_(i).
         m = x.shape[0]
         xs = np.sort(x, axis=0)
         weights = (2.0 * np.arange(m) - m + 1.0)[:, None]

@@ -85,9 +85,10 @@ def normalise(freqs, power) -> np.ndarray:
     if _missing(power):
         return np.full(power.shape, NAN)
     power = np.clip(power, 0.0, None)
-    total = power.sum()
-    if total > 0 and np.isfinite(total):
-        return power / total
+    peak = float(np.max(power, initial=0.0))
+    if peak > 0:  # scaled by the peak first, so a sum of huge powers cannot overflow
+        power = power / peak
+        return power / power.sum()
     mass = np.zeros_like(power)
     mass[int(np.argmin(np.asarray(freqs)))] = 1.0
     return mass
