@@ -203,6 +203,7 @@ def test_normalise_of_huge_finite_power_is_not_a_delta_at_zero():
     from sdt.metrics import normalise
 
     f = np.linspace(0, 0.5, 5)
-    np.testing.assert_allclose(normalise(f, [1e308, 1e308, 0, 0, 1e308]), [1 / 3, 1 / 3, 0, 0, 1 / 3])
+    np.testing.assert_allclose(normalise(f, [1e308, 1e308, 0, 0, 1e308]),
+                               [1 / 3, 1 / 3, 0, 0, 1 / 3])
     assert np.isnan(normalise(f, [1.0, NAN, 0, 0, 1.0])).all()
     np.testing.assert_array_equal(normalise(f, np.zeros(5)), [1, 0, 0, 0, 0])
