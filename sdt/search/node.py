@@ -21,7 +21,7 @@ class Node:
     """
 
     __slots__ = ("tokens", "terminal", "logp", "hidden", "children", "weights", "visits",
-                 "value", "value_sum", "rollouts", "f", "expanded", "probs", "first_backup")
+                 "value", "value_sum", "rollouts", "f", "expanded", "probs", "first_backup", "open")
 
     def __init__(self, tokens: tuple, terminal: bool = False, logp=None, hidden=None):
         self.tokens = tokens
@@ -40,6 +40,8 @@ class Node:
         # soft methods: the backup over the children right after they were created and
         # evaluated (a second estimate of V taken before any selection below this node)
         self.first_backup: float | None = None
+        # non-complete nodes in the subtree not expanded yet (kept along walked paths)
+        self.open = 0 if terminal else 1
 
     @property
     def depth(self) -> int:

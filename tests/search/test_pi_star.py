@@ -88,17 +88,17 @@ def tv_curve(seed: int, method: str, budgets=BUDGETS, k=None, queries=Q, f=None,
 
 
 def check(curves):
-    """Each toy ends within SLACK of its floor, and its largest budget is its best (up to
-    sampling noise); over the toys the mean TV falls strictly from budget to budget. (One toy's
-    middle budget may sit above its smallest: at 10 rollouts the output is mostly the root's
-    importance sampling, at 50 the partly grown tree's estimates; what must fall is the
-    trend, and the end must be pi*.)"""
+    """Each toy ends within SLACK of its floor, and its largest budget is its best up to
+    sampling noise; over the toys the mean TV never rises (up to noise) and ends well below
+    where it starts. (Once a budget reaches the floor, as 50 rollouts often do on these small
+    trees, "falling" further can only be noise; a single toy's middle budget may also sit a
+    little above its smallest.)"""
     for tvs, fl in curves:
         assert tvs[-1] <= fl + SLACK, (tvs, fl)
         assert tvs[-1] <= min(tvs[:-1]) + 0.015, tvs
     means = np.mean([tvs for tvs, _ in curves], axis=0)
-    if len(curves) > 1:
-        assert all(a > b for a, b in zip(means, means[1:])), means
+    assert all(b <= a + 0.005 for a, b in zip(means, means[1:])), means
+    assert means[-1] < means[0], means
 
 
 VARIANTS = {

@@ -15,7 +15,8 @@ so a rare child with a high value stays unselected for hundreds of rollouts and 
 never reaches pi* (measured before this rule: TV flat at 0.11-0.13 from 50 to 500 rollouts).
 Terminal children are exact (their reward) and need no rollout.
 
-One iteration: walk from the root by the selection rule while the node is expanded; at a leaf
+One iteration: walk from the root by the selection rule while the node is expanded (never into a
+subtree whose leaves are all complete, except for ``dts``); at a leaf
 that has an estimate, expand it (the method's children) and evaluate every new non-complete
 child by ``parallel_rollouts`` rollouts (one batch); ``dts`` may instead create one new child
 during the walk (a fresh draw), which is evaluated and ends the walk. Then back up the path. A
@@ -40,15 +41,27 @@ from sdt.search.tree import soft_backup, soft_probs
 
 
 class SoftTreeSearch(TreeSearch):
+    # Walks skip subtrees with nothing left to expand (every leaf complete: a walk there only
+    # revisits exact values and spends budget for nothing). ``dts`` keeps them: its walks draw
+    # a token at every node they pass, refining the counts.
+    skip_settled = True
+
     def bonus(self, ctx: SearchContext, node: Node):
         return None
+
+    def walk_weights(self, node: Node) -> list[float]:
+        """The children's weights for a walk: 0 for a settled subtree (see ``skip_settled``)."""
+        if not self.skip_settled:
+            return node.weights
+        return [w if c.open else 0.0 for w, c in zip(node.weights, node.children)]
 
     def expand(self, ctx: SearchContext, node: Node) -> list[Node]:
         """Create the node's children (the method's rule); returns them."""
         raise NotImplementedError
 
     def select(self, ctx: SearchContext, node: Node) -> Node:
-        probs = soft_probs(node.weights, node.child_values(), ctx.cfg.lam, self.bonus(ctx, node))
+        probs = soft_probs(self.walk_weights(node), node.child_values(), ctx.cfg.lam,
+                           self.bonus(ctx, node))
         return node.children[choice(probs, ctx.rng)]
 
     def iterate(self, ctx: SearchContext, root: Node):
@@ -83,6 +96,7 @@ class SoftTreeSearch(TreeSearch):
         return soft_backup([w for w, _ in pairs], [v for _, v in pairs], ctx.cfg.lam)
 
     def backup(self, ctx: SearchContext, path: list[Node]) -> None:
+        self.recount(path)
         for node in reversed(path):
             node.visits += 1
             if node.expanded:

@@ -30,7 +30,6 @@ class TreeSearch(Method):
     def search(self, ctx: SearchContext):
         self.root = root = Node((), logp=ctx.root_logp, hidden=ctx.root_hidden)
         self.seen: list[tuple[tuple, float]] = []  # every complete sequence evaluated
-        self.open = 1  # non-complete nodes not expanded yet
         left = ctx.cfg.num_rollouts
         while left > 0 and not self.settled():
             left -= yield from self.iterate(ctx, root)
@@ -64,7 +63,14 @@ class TreeSearch(Method):
     def settled(self) -> bool:
         """Nothing more to learn: every leaf is complete, so further iterations would only
         revisit exact values (``dts`` overrides it: its draws keep refining the counts)."""
-        return self.open == 0
+        return self.root.open == 0
+
+    @staticmethod
+    def recount(path: list[Node]) -> None:
+        """Refresh ``open`` along a walked path, bottom up (nodes off the path are unchanged)."""
+        for node in reversed(path):
+            if node.expanded:
+                node.open = sum(c.open for c in node.children)
 
     def on_dists(self, ctx: SearchContext, nodes: list[Node]) -> None:
         """Called when ``nodes`` got their distributions and hidden states (``sadt``: F_phi)."""
@@ -83,7 +89,6 @@ class TreeSearch(Method):
             node.children.append(child)
             node.weights.append(float(w))
             new.append(child)
-        self.open += len(new) - sum(c.terminal for c in new) - (0 if node.expanded else 1)
         done = [c for c in new if c.terminal]
         if done:
             rewards = ctx.reward([c.tokens for c in done])

@@ -19,6 +19,7 @@ from sdt.search.policy import sample_logp
 
 class DTS(SoftTreeSearch):
     name = "dts"
+    skip_settled = False
 
     def expand(self, ctx: SearchContext, node: Node) -> list[Node]:
         draws = sample_logp(np.repeat(node.logp[None], ctx.cfg.expansion_k, 0), 1.0, ctx.rng)

@@ -29,6 +29,7 @@ class MCTS(TreeSearch):
         else:
             spent = yield from self.evaluate(ctx, [node])
             rewards = [r for _, r in node.rollouts]
+        self.recount(path)
         for n in path:
             n.visits += len(rewards)
             n.value_sum += sum(rewards)

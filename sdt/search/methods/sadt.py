@@ -33,7 +33,7 @@ class SADT(MaxEntTS):
         alpha = ctx.cfg.alpha
         mixed = [c.value if c.terminal or c.f is None else (1 - alpha) * c.value + alpha * c.f
                  for c in node.children]
-        probs = soft_probs(node.weights, mixed, ctx.cfg.lam, self.bonus(ctx, node))
+        probs = soft_probs(self.walk_weights(node), mixed, ctx.cfg.lam, self.bonus(ctx, node))
         return node.children[choice(probs, ctx.rng)]
 
     def finish(self, ctx: SearchContext) -> None:
