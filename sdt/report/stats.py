@@ -1,0 +1,191 @@
+"""The statistics of a report, as pure functions over arrays (no files, no pandas).
+
+Every estimate is a mean over *units* (a query under one seed, or a whole run where a metric
+exists only per run) grouped into *strata* (the seeds). Confidence intervals come from
+``scipy.stats.bootstrap`` with each seed's units resampled on their own (a stratified
+bootstrap: the seeds are the design, the queries the sample); paired tests compare a candidate
+with the baseline on the units they share (same seed, same query).
+
+>>> low, high = mean_ci([np.array([1.0, 2.0, 3.0]), np.array([2.0, 3.0, 4.0])])[1:]
+>>> bool(low < 2.5 < high)
+True
+"""
+
+from __future__ import annotations
+
+import math
+import warnings
+from dataclasses import dataclass
+from typing import Sequence
+
+import numpy as np
+
+CONFIDENCE = 0.95
+N_RESAMPLES = 4999
+SEED = 0  # bootstrap random state: the same store gives the same report
+MIN_SEEDS = 5  # fewer seeds than this behind a claim: the report warns
+
+
+def _pooled_mean(*samples, axis=-1):
+    total = sum(np.sum(s, axis=axis) for s in samples)
+    count = sum(s.shape[axis] for s in samples)
+    return total / count
+
+
+def _strata(groups: Sequence[np.ndarray]) -> list[np.ndarray]:
+    """Finite values per stratum; strata of one value are pooled (a bootstrap sample needs two
+    values), and a last single value joins the largest stratum."""
+    groups = [np.asarray(g, dtype=float) for g in groups]
+    groups = [g[np.isfinite(g)] for g in groups]
+    many = [g for g in groups if g.size >= 2]
+    singles = np.concatenate([g for g in groups if g.size == 1] or [np.empty(0)])
+    if singles.size >= 2:
+        many.append(singles)
+    elif singles.size == 1:
+        if many:
+            big = int(np.argmax([g.size for g in many]))
+            many[big] = np.concatenate([many[big], singles])
+        else:
+            many.append(singles)
+    return many
+
+
+def mean_ci(groups: Sequence[np.ndarray], confidence: float = CONFIDENCE,
+            n_resamples: int = N_RESAMPLES, seed: int = SEED) -> tuple[float, float, float]:
+    """Mean of the finite values of all groups and its bootstrap CI, resampling within each
+    group (BCa; percentile where BCa is undefined). NaN values do not count; no value gives
+    NaN everywhere; one value, or values all equal, give a CI of zero width at that value.
+
+    >>> mean_ci([np.array([5.0, 5.0])])
+    (5.0, 5.0, 5.0)
+    """
+    strata = _strata(groups)
+    values = np.concatenate(strata) if strata else np.empty(0)
+    if values.size == 0:
+        return (math.nan, math.nan, math.nan)
+    mean = float(values.mean())
+    if values.size == 1 or np.all(values == values[0]):
+        return (mean, mean, mean)
+    for method in ("BCa", "percentile"):
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            res = _bootstrap(strata, confidence, n_resamples, seed, method)
+        low, high = float(res.confidence_interval.low), float(res.confidence_interval.high)
+        if math.isfinite(low) and math.isfinite(high):
+            return (mean, min(low, mean), max(high, mean))
+    return (mean, math.nan, math.nan)
+
+
+def _bootstrap(strata, confidence, n_resamples, seed, method):
+    from scipy.stats import bootstrap
+
+    return bootstrap(tuple(strata), _pooled_mean, n_resamples=n_resamples,
+                     confidence_level=confidence, method=method, vectorized=True,
+                     random_state=np.random.default_rng(seed))
+
+
+@dataclass(frozen=True)
+class PairedTest:
+    """A candidate against the baseline on ``n`` shared units: mean difference with its CI,
+    the test's p-value and an effect size (matched-pairs rank-biserial correlation for
+    Wilcoxon, Cohen's d_z for the paired t-test)."""
+
+    n: int
+    diff: float
+    low: float
+    high: float
+    p: float
+    effect: float
+    test: str
+
+
+def paired_test(diffs: Sequence[np.ndarray], test: str = "wilcoxon",
+                seed: int = SEED) -> PairedTest:
+    """Paired comparison from the differences (candidate - baseline) grouped by seed.
+
+    Wilcoxon signed-rank drops zero differences (``zero_method='wilcox'``); all differences
+    zero means no evidence of a difference (p = 1). Fewer than two pairs: p is NaN.
+    """
+    from scipy import stats
+
+    strata = [np.asarray(d, dtype=float) for d in diffs]
+    d = np.concatenate([s[np.isfinite(s)] for s in strata] or [np.empty(0)])
+    mean, low, high = mean_ci(strata, seed=seed)
+    n = int(d.size)
+    if n < 2:
+        return PairedTest(n, mean, low, high, math.nan, math.nan, test)
+    if np.all(d == 0):
+        return PairedTest(n, 0.0, 0.0, 0.0, 1.0, 0.0, test)
+    if test == "t":
+        sd = float(d.std(ddof=1))
+        if sd == 0:  # every pair differs by the same amount: no spread to test against
+            return PairedTest(n, mean, low, high, 0.0, math.copysign(math.inf, mean), test)
+        p = float(stats.ttest_1samp(d, 0.0).pvalue)
+        return PairedTest(n, mean, low, high, p, float(d.mean()) / sd, test)
+    if test != "wilcoxon":
+        raise ValueError(f"unknown test {test!r} (wilcoxon or t)")
+    p = float(stats.wilcoxon(d, zero_method="wilcox").pvalue)
+    nz = d[d != 0]
+    ranks = stats.rankdata(np.abs(nz))
+    plus, minus = ranks[nz > 0].sum(), ranks[nz < 0].sum()
+    return PairedTest(n, mean, low, high, p, float((plus - minus) / (plus + minus)), test)
+
+
+def holm(pvalues: Sequence[float]) -> np.ndarray:
+    """Holm-adjusted p-values (family-wise error control across every test given); NaN
+    stays NaN and does not count as a test."""
+    from statsmodels.stats.multitest import multipletests
+
+    p = np.asarray(pvalues, dtype=float)
+    out = np.full(p.shape, np.nan)
+    ok = np.isfinite(p)
+    if ok.any():
+        out[ok] = multipletests(p[ok], method="holm")[1]
+    return out
+
+
+def crossing(budgets: np.ndarray, curve: np.ndarray, target: float,
+             higher_is_better: bool = True) -> float:
+    """The fractional index at which ``curve`` (means at increasing ``budgets``) first reaches
+    ``target``, interpolated linearly between budget points; ``inf`` when it never does."""
+    c = np.asarray(curve, dtype=float)
+    reached = c >= target if higher_is_better else c <= target
+    hits = np.flatnonzero(reached & np.isfinite(c))
+    if hits.size == 0:
+        return math.inf
+    i = int(hits[0])
+    if i == 0:
+        return 0.0
+    step = c[i] - c[i - 1]
+    frac = 1.0 if step == 0 or not np.isfinite(step) else (target - c[i - 1]) / step
+    return i - 1 + float(np.clip(frac, 0.0, 1.0))
+
+
+def at_index(xs: np.ndarray, position: float, log: bool = True) -> float:
+    """``xs`` read at a fractional index (geometric interpolation for budgets and NFE,
+    which grow multiplicatively); NaN for ``inf``."""
+    if not math.isfinite(position):
+        return math.nan
+    xs = np.asarray(xs, dtype=float)
+    i = min(int(math.floor(position)), len(xs) - 1)
+    frac = position - i
+    if frac == 0 or i + 1 >= len(xs):
+        return float(xs[i])
+    a, b = xs[i], xs[i + 1]
+    if log and a > 0 and b > 0:
+        return float(math.exp(math.log(a) + frac * (math.log(b) - math.log(a))))
+    return float(a + frac * (b - a))
+
+
+def stratified_indices(strata: np.ndarray, n_resamples: int, seed: int = SEED) -> np.ndarray:
+    """Bootstrap resamples of unit indices, ``(n_resamples, n_units)``: each unit's stratum
+    (seed) keeps its size, units drawn with replacement within it."""
+    rng = np.random.default_rng(seed)
+    strata = np.asarray(strata)
+    out = np.empty((n_resamples, strata.size), dtype=np.int64)
+    col = 0
+    for value in np.unique(strata):
+        members = np.flatnonzero(strata == value)
+        out[:, col:col + members.size] = rng.choice(members, size=(n_resamples, members.size))
+        col += members.size
+    return out

@@ -1,0 +1,213 @@
+"""The main table: one row per method (the baseline first), one column per metric; each cell
+the mean over the method's units with a stratified bootstrap CI, the number of seeds and of
+queries behind it, and (candidates) the paired difference to the baseline, its test and its
+Holm-adjusted p-value across the whole table.
+
+Rows live in *panels*: when the baseline selector matches several configurations (greedy on
+two data sets), the keys that tell them apart split the table, and each candidate is compared
+with the baseline of its own panel. A candidate selector that matches several configurations
+in a panel (sadt at five rollout budgets) gives one row per configuration, labelled by what
+differs.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+
+from sdt.report import stats
+from sdt.report.data import SweepData, _hashable, is_number, show
+from sdt.report.settings import Settings, direction, same
+
+
+@dataclass
+class Row:
+    panel: str
+    label: str
+    arm: str
+    role: str  # baseline | candidate
+    origin: str
+
+
+def short(key: str, keys: list[str]) -> str:
+    """``search.num_rollouts`` -> ``num_rollouts`` unless another key ends the same way."""
+    tail = key.rsplit(".", 1)[-1]
+    return tail if sum(k.rsplit(".", 1)[-1] == tail for k in keys) == 1 else key
+
+
+def _label(values: dict, keys: list[str]) -> str:
+    return ", ".join(f"{short(k, keys)}={show(v)}" for k, v in values.items())
+
+
+def arms_table(data: SweepData) -> pd.DataFrame:
+    """One row per arm of the primary runs (its first run's config), plan order."""
+    return data.primary.drop_duplicates("arm").set_index("arm", drop=False)
+
+
+def panel_keys(arms: pd.DataFrame, settings: Settings, keys: list[str]) -> list[str]:
+    used = set(settings.baseline.where)
+    for c in settings.candidates:
+        used |= set(c.where)
+    base = arms[settings.baseline.matches(arms)]
+    return [k for k in keys if k not in used
+            and base[k].map(_hashable).nunique(dropna=False) > 1]
+
+
+def rows(data: SweepData, settings: Settings) -> tuple[list[Row], list[str], list[str]]:
+    """The table's rows, the panel keys and notes about configurations left out."""
+    arms = arms_table(data)
+    keys = data.arm_keys
+    pkeys = panel_keys(arms, settings, keys)
+    base = arms[settings.baseline.matches(arms)]
+    out: list[Row] = []
+    notes: list[str] = []
+    done = set(data.completed["arm"])
+    for _, b in base.iterrows():
+        pvals = {k: b[k] for k in pkeys}
+        panel = _label(pvals, keys) if pkeys else ""
+        in_panel = arms[np.logical_and.reduce(
+            [arms[k].map(lambda v, w=w: same(v, w)) for k, w in pvals.items()]
+            or [np.ones(len(arms), bool)])]
+        out.append(Row(panel, settings.baseline.label, b["arm"], "baseline",
+                       settings.baseline.origin))
+        for sel in settings.candidates:
+            matched = in_panel[sel.matches(in_panel) & (in_panel["arm"] != b["arm"])]
+            matched = _largest_budget(matched, settings.budget, keys, pkeys, sel, done)
+            differ = [k for k in keys if k not in pkeys and k not in sel.where
+                      and matched[k].map(_hashable).nunique(dropna=False) > 1]
+            if settings.budget in keys and settings.budget not in differ \
+                    and in_panel.loc[sel.matches(in_panel), settings.budget] \
+                    .map(_hashable).nunique() > 1:
+                differ.append(settings.budget)  # say which budget the row shows
+            for _, a in matched.iterrows():
+                extra = _label({k: a[k] for k in differ}, keys)
+                label = f"{sel.label} ({extra})" if extra else sel.label
+                out.append(Row(panel, label, a["arm"], "candidate", sel.origin))
+    if len(base) == 0:
+        notes.append(f"no run matches the baseline {settings.baseline.where}")
+    return out, pkeys, notes
+
+
+def _largest_budget(matched: pd.DataFrame, budget: str | None, keys: list[str],
+                    pkeys: list[str], sel, done: set) -> pd.DataFrame:
+    """Of configurations that differ only in the budget, the one at the largest budget that
+    has completed runs (the paper's table; the budget curves show the others)."""
+    if budget is None or budget not in keys or budget in sel.where or matched.empty:
+        return matched
+    others = [k for k in keys if k != budget and k not in pkeys and k not in sel.where]
+    order = matched[budget].map(lambda v: float(v) if is_number(v) else -math.inf)
+    ranked = matched.assign(_d=matched["arm"].isin(done).to_numpy(), _b=order.to_numpy()) \
+        .sort_values(["_d", "_b"], kind="stable")
+    if others:
+        keep = ranked.groupby([ranked[k].map(_hashable) for k in others], sort=False,
+                              dropna=False).tail(1)
+    else:
+        keep = ranked.tail(1)
+    return matched.loc[[i for i in matched.index if i in set(keep.index)]]
+
+
+def units(data: SweepData, arm: str, metric: str, level: str) -> pd.DataFrame:
+    """The arm's finite values of ``metric``: columns seed, query (query level) and value."""
+    if level == "query":
+        q = data.queries_by_arm.get(arm, data.queries.iloc[:0])
+        out = pd.DataFrame({"seed": q["seed"].to_numpy(), "query": q["query"].to_numpy(),
+                            "value": pd.to_numeric(q[metric], errors="coerce").to_numpy()})
+    else:
+        c = data.completed_by_arm.get(arm, data.completed.iloc[:0])
+        values = pd.to_numeric(c[metric], errors="coerce") if metric in c else \
+            pd.Series(np.nan, index=c.index)
+        out = pd.DataFrame({"seed": c["seed"].to_numpy(), "query": 0,
+                            "value": values.to_numpy(dtype=float)})
+    return out[np.isfinite(out["value"].to_numpy(dtype=float))]
+
+
+def level_of(data: SweepData, arm: str, metric: str) -> str:
+    """``query`` when every completed run of the arm has per-query rows holding ``metric``."""
+    c = data.completed_by_arm.get(arm)
+    ids = set(c["run_id"]) if c is not None else set()
+    if ids and ids <= data.query_runs and metric in data.queries.columns:
+        return "query"
+    return "run"
+
+
+def _groups(frame: pd.DataFrame, column: str = "value") -> list[np.ndarray]:
+    return [g[column].to_numpy(dtype=float) for _, g in frame.groupby("seed", sort=True)]
+
+
+def _best(values: list[float], way: str | None) -> int | None:
+    finite = [(i, v) for i, v in enumerate(values) if v is not None and math.isfinite(v)]
+    if way is None or len(finite) < 2:
+        return None
+    if way == "max":
+        return max(finite, key=lambda t: t[1])[0]
+    if way == "min":
+        return min(finite, key=lambda t: t[1])[0]
+    return min(finite, key=lambda t: abs(math.log(t[1])) if t[1] > 0 else math.inf)[0]
+
+
+COLUMNS = ["panel", "row", "role", "arm", "metric", "mean", "ci_low", "ci_high", "n_seeds",
+           "n_queries", "unit", "best", "diff", "diff_low", "diff_high", "effect", "test",
+           "n_pairs", "p", "p_holm", "significant"]
+
+
+def main_table(data: SweepData, settings: Settings, table_rows: list[Row]) -> pd.DataFrame:
+    """The long form of the main table (one line per row x metric; see :data:`COLUMNS`)."""
+    records = []
+    baseline_of = {r.panel: r for r in table_rows if r.role == "baseline"}
+    for row in table_rows:
+        for metric in settings.metrics:
+            level = level_of(data, row.arm, metric)
+            u = units(data, row.arm, metric, level)
+            mean, low, high = stats.mean_ci(_groups(u)) if len(u) else (math.nan,) * 3
+            per_seed = u.groupby("seed")["query"].nunique() if len(u) else pd.Series(dtype=int)
+            rec = {"panel": row.panel, "row": row.label, "role": row.role, "arm": row.arm,
+                   "metric": metric, "mean": mean, "ci_low": low, "ci_high": high,
+                   "n_seeds": int(u["seed"].nunique()) if len(u) else 0,
+                   "n_queries": int(per_seed.max()) if level == "query" and len(u) else 0,
+                   "unit": level, "best": False}
+            base = baseline_of.get(row.panel)
+            if row.role == "candidate" and base is not None:
+                rec.update(_compare(data, base.arm, row.arm, metric, level, settings.test))
+            records.append(rec)
+    df = pd.DataFrame.from_records(records, columns=[c for c in COLUMNS if c not in
+                                                     ("p_holm", "significant")])
+    for c in ("diff", "diff_low", "diff_high", "effect", "p", "n_pairs", "test"):
+        if c not in df:
+            df[c] = np.nan
+    df["p_holm"] = stats.holm(df["p"].to_numpy(dtype=float))
+    df["significant"] = df["p_holm"] < settings.alpha
+    for (panel, metric), group in df.groupby(["panel", "metric"], sort=False):
+        best = _best(group["mean"].tolist(), direction(metric))
+        if best is not None:
+            df.loc[group.index[best], "best"] = True
+    return df[COLUMNS]
+
+
+def _compare(data: SweepData, base_arm: str, arm: str, metric: str, level: str,
+             test: str) -> dict:
+    """Candidate minus baseline on their shared units: (seed, query) when both have per-query
+    rows, else (seed)."""
+    if level_of(data, base_arm, metric) != level:
+        level = "run"
+    b = units(data, base_arm, metric, level)
+    c = units(data, arm, metric, level)
+    paired = c.merge(b, on=["seed", "query"], suffixes=("_c", "_b"))
+    paired["d"] = paired["value_c"] - paired["value_b"]
+    if len(paired) == 0:
+        return {"n_pairs": 0, "test": test}
+    if level == "run":  # one unit per seed: the seeds are the sample
+        result = stats.paired_test([paired["d"].to_numpy(dtype=float)], test)
+    else:
+        result = stats.paired_test(_groups(paired, "d"), test)
+    return {"diff": result.diff, "diff_low": result.low, "diff_high": result.high,
+            "effect": result.effect, "test": test, "n_pairs": result.n, "p": result.p}
+
+
+def expected_seeds(data: SweepData, arm: str) -> int:
+    p = data.primary
+    return int(p.loc[p["arm"] == arm, "seed"].nunique())
+
+
