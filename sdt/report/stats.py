@@ -100,7 +100,7 @@ class PairedTest:
 
 
 def paired_test(diffs: Sequence[np.ndarray], test: str = "wilcoxon",
-                seed: int = SEED) -> PairedTest:
+                seed: int = SEED, n_resamples: int = N_RESAMPLES) -> PairedTest:
     """Paired comparison from the differences (candidate - baseline) grouped by seed.
 
     Wilcoxon signed-rank drops zero differences (``zero_method='wilcox'``); all differences
@@ -110,7 +110,7 @@ def paired_test(diffs: Sequence[np.ndarray], test: str = "wilcoxon",
 
     strata = [np.asarray(d, dtype=float) for d in diffs]
     d = np.concatenate([s[np.isfinite(s)] for s in strata] or [np.empty(0)])
-    mean, low, high = mean_ci(strata, seed=seed)
+    mean, low, high = mean_ci(strata, seed=seed, n_resamples=n_resamples)
     n = int(d.size)
     if n < 2:
         return PairedTest(n, mean, low, high, math.nan, math.nan, test)
