@@ -240,7 +240,8 @@ def spectra(report) -> list:
         ax.set_xlabel("frequency")
         ax.set_ylabel("power")
         ax.set_title(panel or "forecast spectra", fontsize=9)
-        ax.legend(fontsize=7)
+        if ax.lines:
+            ax.legend(fontsize=7)
     if not drew:
         plt.close(fig)
         return []
