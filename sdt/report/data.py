@@ -170,16 +170,29 @@ def config_columns(runs: pd.DataFrame, metric_names: set[str]) -> list[str]:
 
 def arm_keys(primary: pd.DataFrame, metric_names: set[str]) -> list[str]:
     """The config keys whose values differ between the primary runs, other than the seed and
-    what the seed decides."""
-    keys = []
+    what the seed decides.
+
+    A key that some runs lack (a method's own knob: ``search.alpha`` exists for ``sadt``
+    only) counts when its present values differ; one that merely comes and goes with another
+    key is left out, unless leaving it out would merge configurations that differ.
+    """
+    varying, valued = [], []
     for column in config_columns(primary, metric_names):
         values = primary[column].map(_hashable)
         if values.nunique(dropna=False) <= 1:
             continue
         if len(primary) > 1 and _seed_derived(primary, column):
             continue
-        keys.append(column)
-    return keys
+        varying.append(column)
+        if values.dropna().nunique() > 1:
+            valued.append(column)
+    if not valued or _count_configs(primary, valued) < _count_configs(primary, varying):
+        return varying
+    return valued
+
+
+def _count_configs(frame: pd.DataFrame, keys: list[str]) -> int:
+    return len(frame[keys].map(lambda v: str(_hashable(v))).drop_duplicates())
 
 
 def load(sweep: str, store) -> SweepData:

@@ -273,9 +273,10 @@ def _mean_psd(run_dirs):
             freqs = z["freqs"]
             forecasts.append(z["forecast"])
             truths.append(z["truth"])
-    if freqs is None:
-        return None
-    forecast = np.nanmean(np.concatenate(forecasts), axis=0)
+    forecast = np.concatenate(forecasts) if forecasts else np.empty((0, 0))
+    if freqs is None or not np.isfinite(forecast).any():
+        return None  # no forecast of this method parsed: nothing to draw
+    forecast = np.nanmean(forecast, axis=0)
     truth = np.concatenate(truths)
     return freqs, forecast, np.nanmean(truth, axis=0) if np.isfinite(truth).any() else None
 

@@ -137,15 +137,21 @@ def _groups(frame: pd.DataFrame, column: str = "value") -> list[np.ndarray]:
     return [g[column].to_numpy(dtype=float) for _, g in frame.groupby("seed", sort=True)]
 
 
-def _best(values: list[float], way: str | None) -> int | None:
+def _best(values: list[float], way: str | None) -> list[int]:
+    """Positions of the best value (ties share it); none when every row ties or there is
+    nothing to compare."""
     finite = [(i, v) for i, v in enumerate(values) if v is not None and math.isfinite(v)]
     if way is None or len(finite) < 2:
-        return None
+        return []
     if way == "max":
-        return max(finite, key=lambda t: t[1])[0]
-    if way == "min":
-        return min(finite, key=lambda t: t[1])[0]
-    return min(finite, key=lambda t: abs(math.log(t[1])) if t[1] > 0 else math.inf)[0]
+        score = {i: -v for i, v in finite}
+    elif way == "min":
+        score = {i: v for i, v in finite}
+    else:
+        score = {i: abs(math.log(v)) if v > 0 else math.inf for i, v in finite}
+    top = min(score.values())
+    best = [i for i, s in score.items() if s == top]
+    return [] if len(best) == len(finite) else best
 
 
 COLUMNS = ["panel", "row", "role", "arm", "metric", "mean", "ci_low", "ci_high", "n_seeds",
@@ -180,9 +186,8 @@ def main_table(data: SweepData, settings: Settings, table_rows: list[Row]) -> pd
     df["p_holm"] = stats.holm(df["p"].to_numpy(dtype=float))
     df["significant"] = df["p_holm"] < settings.alpha
     for (panel, metric), group in df.groupby(["panel", "metric"], sort=False):
-        best = _best(group["mean"].tolist(), direction(metric))
-        if best is not None:
-            df.loc[group.index[best], "best"] = True
+        for i in _best(group["mean"].tolist(), direction(metric)):
+            df.loc[group.index[i], "best"] = True
     return df[COLUMNS]
 
 
