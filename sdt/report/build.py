@@ -106,7 +106,7 @@ def build_report(sweep: str | None = None, store: str | None = None, *,
     settings = resolve(data, section, str(path) if path else None)
     table_rows, pkeys, notes = rows(data, settings)
     main = main_table(data, settings, table_rows)
-    found = claims(data, settings)
+    found = claims(data, settings, pkeys)
     base_label = settings.baseline.label
     sentences = [prose.comparison(rec, base_label, settings.alpha)
                  for rec in main.to_dict("records")

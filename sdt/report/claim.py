@@ -20,7 +20,7 @@ import pandas as pd
 from sdt.report import stats
 from sdt.report.data import SweepData, _hashable, is_number
 from sdt.report.settings import Settings
-from sdt.report.table import _label, arms_table, level_of, units
+from sdt.report.table import _centre, _label, arms_table, level_of, units
 
 N_RESAMPLES = 2000
 
@@ -58,7 +58,15 @@ def _matrix(data: SweepData, arms: list[str], metric: str) -> pd.DataFrame:
     return pd.concat(frames, axis=1, join="inner").sort_index()
 
 
-def claims(data: SweepData, settings: Settings) -> list[Claim]:
+def _curve(arms: pd.DataFrame, keys: list[str], sel, budget: str) -> pd.DataFrame:
+    """A method's configurations along the budget, its other knobs at their centre."""
+    arms = arms[arms[budget].map(is_number)]
+    others = [k for k in keys if k != budget and k not in sel.where
+              and arms[k].map(_hashable).nunique(dropna=False) > 1]
+    return _centre(arms, others)
+
+
+def claims(data: SweepData, settings: Settings, panel_keys: list[str]) -> list[Claim]:
     if settings.reference is None or settings.budget is None \
             or settings.budget not in data.arm_keys or "reward" not in \
             set(data.queries.columns) | data.metric_names:
@@ -66,15 +74,15 @@ def claims(data: SweepData, settings: Settings) -> list[Claim]:
     arms = arms_table(data)
     arms = arms[arms["arm"].isin(set(data.completed["arm"]))]
     budget = settings.budget
-    group_keys = [k for k in data.arm_keys if k != budget
-                  and not any(k in s.where for s in [settings.reference, *settings.candidates])
-                  and arms[k].map(_hashable).nunique(dropna=False) > 1]
+    # one claim per panel of the main table and candidate: other factors at their centre
+    group_keys = [k for k in panel_keys if k != budget]
     out = []
     for gvals, g in (arms.groupby([arms[k].map(_hashable) for k in group_keys], sort=False)
                      if group_keys else [((), arms)]):
         gvals = gvals if isinstance(gvals, tuple) else (gvals,)
         group = _label(dict(zip(group_keys, gvals)), data.arm_keys)
-        ref = g[settings.reference.matches(g) & g[budget].map(is_number)]
+        ref = _curve(g[settings.reference.matches(g)], data.arm_keys, settings.reference,
+                     budget)
         if ref.empty:
             continue
         ref_arm = ref.loc[ref[budget].astype(float).idxmax(), "arm"]
@@ -82,23 +90,14 @@ def claims(data: SweepData, settings: Settings) -> list[Claim]:
         for sel in settings.candidates:
             if sel.where == settings.reference.where:
                 continue
-            cand = g[sel.matches(g) & g[budget].map(is_number)]
-            # one curve per configuration of the candidate apart from the budget
-            differ = [k for k in data.arm_keys if k != budget and k not in group_keys
-                      and k not in sel.where
-                      and cand[k].map(_hashable).nunique(dropna=False) > 1]
-            curves = cand.groupby([cand[k].map(_hashable) for k in differ], sort=False) \
-                if differ else [((), cand)]
-            for cvals, curve in curves:
-                if curve[budget].map(_hashable).nunique() < 2:
-                    continue  # no curve to read a budget off
-                cvals = cvals if isinstance(cvals, tuple) else (cvals,)
-                extra = _label(dict(zip(differ, cvals)), data.arm_keys)
-                curve = curve.sort_values(budget, key=lambda s: s.astype(float))
-                claim = _one(data, group, f"{sel.label} ({extra})" if extra else sel.label,
-                             settings.reference.label, ref_arm, ref_budget, curve, budget)
-                if claim is not None:
-                    out.append(claim)
+            curve = _curve(g[sel.matches(g)], data.arm_keys, sel, budget)
+            if curve[budget].map(_hashable).nunique() < 2:
+                continue  # no curve to read a budget off
+            curve = curve.sort_values(budget, key=lambda s: s.astype(float))
+            claim = _one(data, group, sel.label, settings.reference.label, ref_arm,
+                         ref_budget, curve, budget)
+            if claim is not None:
+                out.append(claim)
     return out
 
 
@@ -118,12 +117,10 @@ def _one(data, group, label, ref_label, ref_arm, ref_budget, curve, budget) -> C
     idx = stats.stratified_indices(seeds, N_RESAMPLES)
     boot_r = r[idx].mean(1)  # resamples x arms
     boot_f = np.nanmean(f[idx], 1) if f.size else None
-    b_budget, b_nfe = [], []
-    for k in range(N_RESAMPLES):
-        p = stats.crossing(budgets, boot_r[k, 1:], boot_r[k, 0])
-        b_budget.append(stats.at_index(budgets, p) if math.isfinite(p) else math.inf)
-        b_nfe.append(stats.at_index(boot_f[k, 1:], p) if boot_f is not None
-                     and math.isfinite(p) else math.inf)
+    positions = stats.crossings(boot_r[:, 1:], boot_r[:, 0])
+    b_budget = stats.at_indices(budgets, positions)
+    b_nfe = stats.at_indices(boot_f[:, 1:], positions) if boot_f is not None \
+        else np.full(N_RESAMPLES, np.inf)
     tail = (1 - stats.CONFIDENCE) / 2
 
     def q(xs, a):

@@ -35,6 +35,7 @@ class SweepData:
     queries: pd.DataFrame  # per-query rows of completed primary runs: run_id, seed, query, ...
     query_runs: set = field(default_factory=set)  # run ids whose units are queries
     metric_names: set = field(default_factory=set)  # final-metric names in the store
+    units_cache: dict = field(default_factory=dict, repr=False)
 
     @cached_property
     def primary(self) -> pd.DataFrame:

@@ -20,12 +20,12 @@ from sdt.report import stats
 from sdt.report.data import _hashable, is_number, read_history, show
 from sdt.report.table import short, units, level_of
 
-MAX_CURVE_FIGURES = 12
+MAX_CURVE_FIGURES = 6
 MAX_PANELS = 4
 MAX_CURVE_METRICS = 4
 MAX_TRAINING_RUNS = 12
 MAX_PARALLEL_LINES = 2000
-CURVE_RESAMPLES = 999
+CURVE_RESAMPLES = 499
 
 
 def _plt():
@@ -41,7 +41,7 @@ def png(fig) -> bytes:
     plt = _plt()
     buf = io.BytesIO()
     # No metadata (software version, date): the same store gives the same bytes.
-    fig.savefig(buf, format="png", dpi=90, metadata={"Software": None}, bbox_inches="tight")
+    fig.savefig(buf, format="png", dpi=80, metadata={"Software": None})
     plt.close(fig)
     return buf.getvalue()
 
@@ -125,7 +125,7 @@ def _curve_figure(data, arms, factor, metrics, method_of):
                     continue
                 m, a, b = stats.mean_ci([g["value"].to_numpy(float)
                                          for _, g in u.groupby("seed")],
-                                        n_resamples=CURVE_RESAMPLES)
+                                        n_resamples=CURVE_RESAMPLES, method="percentile")
                 xs.append(float(arm[factor]))
                 ms.append(m)
                 lo.append(a)
@@ -283,7 +283,8 @@ def _mean_psd(run_dirs):
 
 def training(report) -> list:
     runs = report.data.runs
-    done = runs[runs["state"] == "completed"]
+    # runs whose history is per-query rows are not training runs: not read again
+    done = runs[(runs["state"] == "completed") & ~runs["run_id"].isin(report.data.query_runs)]
     curves = []
     for run_id, run_dir in zip(done["run_id"], done["run_dir"]):
         if len(curves) >= MAX_TRAINING_RUNS:

@@ -51,9 +51,10 @@ def _strata(groups: Sequence[np.ndarray]) -> list[np.ndarray]:
 
 
 def mean_ci(groups: Sequence[np.ndarray], confidence: float = CONFIDENCE,
-            n_resamples: int = N_RESAMPLES, seed: int = SEED) -> tuple[float, float, float]:
+            n_resamples: int = N_RESAMPLES, seed: int = SEED,
+            method: str = "BCa") -> tuple[float, float, float]:
     """Mean of the finite values of all groups and its bootstrap CI, resampling within each
-    group (BCa; percentile where BCa is undefined). NaN values do not count; no value gives
+    group (``BCa`` by default, ``percentile`` on request or where BCa is undefined). NaN values do not count; no value gives
     NaN everywhere; one value, or values all equal, give a CI of zero width at that value.
 
     >>> mean_ci([np.array([5.0, 5.0])])
@@ -66,10 +67,10 @@ def mean_ci(groups: Sequence[np.ndarray], confidence: float = CONFIDENCE,
     mean = float(values.mean())
     if values.size == 1 or np.all(values == values[0]):
         return (mean, mean, mean)
-    for method in ("BCa", "percentile"):
+    for how in dict.fromkeys((method, "percentile")):
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
-            res = _bootstrap(strata, confidence, n_resamples, seed, method)
+            res = _bootstrap(strata, confidence, n_resamples, seed, how)
         low, high = float(res.confidence_interval.low), float(res.confidence_interval.high)
         if math.isfinite(low) and math.isfinite(high):
             return (mean, min(low, mean), max(high, mean))
@@ -148,17 +149,36 @@ def crossing(budgets: np.ndarray, curve: np.ndarray, target: float,
              higher_is_better: bool = True) -> float:
     """The fractional index at which ``curve`` (means at increasing ``budgets``) first reaches
     ``target``, interpolated linearly between budget points; ``inf`` when it never does."""
-    c = np.asarray(curve, dtype=float)
-    reached = c >= target if higher_is_better else c <= target
-    hits = np.flatnonzero(reached & np.isfinite(c))
-    if hits.size == 0:
-        return math.inf
-    i = int(hits[0])
-    if i == 0:
-        return 0.0
-    step = c[i] - c[i - 1]
-    frac = 1.0 if step == 0 or not np.isfinite(step) else (target - c[i - 1]) / step
-    return i - 1 + float(np.clip(frac, 0.0, 1.0))
+    return float(crossings(np.asarray(curve, dtype=float)[None, :], np.array([target]),
+                           higher_is_better)[0])
+
+
+def crossings(curves: np.ndarray, targets: np.ndarray, higher_is_better: bool = True
+              ) -> np.ndarray:
+    """:func:`crossing` for many curves at once: ``curves`` (m, budgets), ``targets`` (m,)."""
+    c = np.asarray(curves, dtype=float)
+    t = np.asarray(targets, dtype=float)[:, None]
+    reached = (c >= t if higher_is_better else c <= t) & np.isfinite(c)
+    any_hit = reached.any(axis=1)
+    i = reached.argmax(axis=1)
+    rows = np.arange(len(c))
+    prev = c[rows, np.maximum(i - 1, 0)]
+    step = c[rows, i] - prev
+    with np.errstate(divide="ignore", invalid="ignore"):
+        frac = np.where((step == 0) | ~np.isfinite(step), 1.0, (t[:, 0] - prev) / step)
+    out = np.where(i == 0, 0.0, i - 1 + np.clip(frac, 0.0, 1.0))
+    return np.where(any_hit, out, np.inf)
+
+
+def at_indices(xs: np.ndarray, positions: np.ndarray) -> np.ndarray:
+    """:func:`at_index` for many rows: ``xs`` (m, budgets) or (budgets,), ``positions`` (m,);
+    ``inf`` where the position is ``inf`` (never reached)."""
+    positions = np.asarray(positions, dtype=float)
+    xs = np.broadcast_to(np.asarray(xs, dtype=float), (len(positions), np.shape(xs)[-1]))
+    out = np.full(len(positions), np.inf)
+    for k in np.flatnonzero(np.isfinite(positions)):
+        out[k] = at_index(xs[k], positions[k])
+    return out
 
 
 def at_index(xs: np.ndarray, position: float, log: bool = True) -> float:

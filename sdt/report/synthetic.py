@@ -51,10 +51,12 @@ def _train_history(rng, epochs: int = 4, steps: int = 6) -> list[dict]:
 def build(root: str | Path, *, sweep: str = "synthetic", sources=("synthetic",),
           methods: dict | None = None, budgets=BUDGETS, seeds=(0, 1, 2), queries: int = 16,
           noise: float = 0.1, failed: int = 1, pending: int = 1, psd: bool = True,
-          url: str | None = None, seed: int = 0) -> str:
+          url: str | None = None, seed: int = 0, factors: dict | None = None) -> str:
     """Write the sweep into ``root`` (store ``root/sdt.db`` unless ``url``); returns the
-    store URL. ``failed`` and ``pending`` runs are extra candidates at a budget of 100 that
-    failed or never ran."""
+    store URL. ``factors`` (``{"search.lam": (1.0, [0.5, 2.0])}``: centre and other values)
+    add one-factor-at-a-time studies of the tree methods, one study per factor, crossed with
+    the budgets (no effect on the metrics). ``failed`` and ``pending`` runs are extra candidates at budgets of their own that
+    failed or never ran (at budgets above the others)."""
     from sdt.metrics import aggregate
     from sdt.sweep.store import Store
 
@@ -73,22 +75,33 @@ def build(root: str | Path, *, sweep: str = "synthetic", sources=("synthetic",),
                           _train_history(rng), None)
 
     query_level = {s: rng.normal(0, 0.3, queries) for s in sources}
+    factors = dict(factors or {})
+    centre = {k: c for k, (c, _) in factors.items()}
+    ofat = [({}, ["trees"] + [k.rsplit(".", 1)[-1] for k in factors])]
+    ofat += [({k: v}, [k.rsplit(".", 1)[-1]]) for k, (_, vs) in factors.items() for v in vs]
     points = []
     for source in sources:
         for method in methods:
-            for b in ([10] if method in UNBUDGETED else budgets):
-                points.append((source, method, b))
-    extra = [(sources[0], m, 100 + k) for m in list(methods)[-1:] for k in range(failed + pending)]
-    for i, (source, method, b) in enumerate(points + extra):
+            if method in UNBUDGETED:
+                points.append((source, method, 10, {}, ["references"]))
+                continue
+            for change, studies in ofat:
+                for b in budgets:
+                    points.append((source, method, b, {**centre, **change}, studies))
+    top = 2 * max(budgets)  # budgets of their own: configurations that never completed
+    extra = [(sources[0], m, top + k, dict(centre), ["trees"]) for m in list(methods)[-1:]
+             for k in range(failed + pending)]
+    for i, (source, method, b, knobs, studies) in enumerate(points + extra):
         for s in seeds:
             cfg = {"seed": int(s), "dataset": {"name": "forecast", "source": source},
                    "search": {"method": method, "num_rollouts": int(b), "expansion_k": 3},
                    "train": train_cfg}
-            study = "references" if method in UNBUDGETED else "trees"
+            for key, value in knobs.items():
+                cfg["search"][key.rsplit(".", 1)[-1]] = value
             run_id = _run_id(cfg, "search")
             overrides = {"dataset.source": source, "search.method": method,
-                         "search.num_rollouts": int(b)}
-            entries.append((run_id, "search", cfg, [study], int(s), overrides))
+                         "search.num_rollouts": int(b), **knobs}
+            entries.append((run_id, "search", cfg, list(studies), int(s), overrides))
             dirs[run_id] = str(root / "runs" / "search" / run_id)
             if i >= len(points):
                 k = i - len(points)

@@ -75,13 +75,10 @@ def rows(data: SweepData, settings: Settings) -> tuple[list[Row], list[str], lis
                        settings.baseline.origin))
         for sel in settings.candidates:
             matched = in_panel[sel.matches(in_panel) & (in_panel["arm"] != b["arm"])]
-            matched = _largest_budget(matched, settings.budget, keys, pkeys, sel, done)
             differ = [k for k in keys if k not in pkeys and k not in sel.where
                       and matched[k].map(_hashable).nunique(dropna=False) > 1]
-            if settings.budget in keys and settings.budget not in differ \
-                    and in_panel.loc[sel.matches(in_panel), settings.budget] \
-                    .map(_hashable).nunique() > 1:
-                differ.append(settings.budget)  # say which budget the row shows
+            matched = _centre(matched, [k for k in differ if k != settings.budget])
+            matched = _largest_budget(matched, settings.budget, keys, pkeys, sel, done)
             for _, a in matched.iterrows():
                 extra = _label({k: a[k] for k in differ}, keys)
                 label = f"{sel.label} ({extra})" if extra else sel.label
@@ -89,6 +86,17 @@ def rows(data: SweepData, settings: Settings) -> tuple[list[Row], list[str], lis
     if len(base) == 0:
         notes.append(f"no run matches the baseline {settings.baseline.where}")
     return out, pkeys, notes
+
+
+def _centre(matched: pd.DataFrame, others: list[str]) -> pd.DataFrame:
+    """One configuration per method: each other varying key at its most common value (the
+    centre of one-factor-at-a-time studies, which every other factor's points share; the
+    first in plan order on a tie). The study curves show the rest."""
+    for k in others:
+        values = matched[k].map(_hashable)
+        top = values.value_counts(sort=False, dropna=False).idxmax()
+        matched = matched[values.isna() if pd.isna(top) else values == top]
+    return matched
 
 
 def _largest_budget(matched: pd.DataFrame, budget: str | None, keys: list[str],
@@ -110,7 +118,15 @@ def _largest_budget(matched: pd.DataFrame, budget: str | None, keys: list[str],
 
 
 def units(data: SweepData, arm: str, metric: str, level: str) -> pd.DataFrame:
-    """The arm's finite values of ``metric``: columns seed, query (query level) and value."""
+    """The arm's finite values of ``metric``: columns seed, query (query level) and value
+    (computed once per arm, metric and level)."""
+    key = (arm, metric, level)
+    if key not in data.units_cache:
+        data.units_cache[key] = _units(data, arm, metric, level)
+    return data.units_cache[key]
+
+
+def _units(data: SweepData, arm: str, metric: str, level: str) -> pd.DataFrame:
     if level == "query":
         q = data.queries_by_arm.get(arm, data.queries.iloc[:0])
         out = pd.DataFrame({"seed": q["seed"].to_numpy(), "query": q["query"].to_numpy(),
