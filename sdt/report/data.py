@@ -55,6 +55,12 @@ class SweepData:
     def completed_by_arm(self) -> dict[str, pd.DataFrame]:
         return {arm: g for arm, g in self.completed.groupby("arm", sort=False)}
 
+    @cached_property
+    def query_level_arms(self) -> set[str]:
+        """Arms whose every completed run has per-query rows."""
+        return {arm for arm, g in self.completed_by_arm.items()
+                if set(g["run_id"].tolist()) <= self.query_runs}
+
 
 def open_store(url: str | None):
     """The store at ``url`` (a SQLAlchemy URL or SQLite path; default ``runs/sdt.db``),

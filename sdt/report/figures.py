@@ -20,12 +20,12 @@ from sdt.report import stats
 from sdt.report.data import _hashable, is_number, read_history, show
 from sdt.report.table import short, units, level_of
 
-MAX_CURVE_FIGURES = 6
+MAX_CURVE_FIGURES = 4
 MAX_PANELS = 4
 MAX_CURVE_METRICS = 4
 MAX_TRAINING_RUNS = 12
 MAX_PARALLEL_LINES = 2000
-CURVE_RESAMPLES = 499
+CURVE_RESAMPLES = 299  # a band to see, not a number to quote
 
 
 def _plt():
@@ -355,8 +355,12 @@ def parallel(report) -> list:
     cmap = plt.get_cmap("viridis")
     colour = (yv - lo) / (hi - lo) if hi > lo else np.full(len(yv), 0.5)
     xs = np.arange(matrix.shape[1])
-    for row, c in zip(matrix, colour):
-        ax.plot(xs, row, color=cmap(c), alpha=0.4, lw=0.8)
+    from matplotlib.collections import LineCollection
+
+    ax.add_collection(LineCollection([np.column_stack([xs, row]) for row in matrix],
+                                     colors=cmap(colour), alpha=0.4, linewidths=0.8))
+    ax.set_xlim(-0.1, len(xs) - 0.6)
+    ax.set_ylim(-0.05, 1.05)
     for i, tick in enumerate(ticks):
         ax.axvline(i, color="grey", lw=0.5)
         for pos, text in tick:

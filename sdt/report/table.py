@@ -129,22 +129,25 @@ def units(data: SweepData, arm: str, metric: str, level: str) -> pd.DataFrame:
 def _units(data: SweepData, arm: str, metric: str, level: str) -> pd.DataFrame:
     if level == "query":
         q = data.queries_by_arm.get(arm, data.queries.iloc[:0])
-        out = pd.DataFrame({"seed": q["seed"].to_numpy(), "query": q["query"].to_numpy(),
+        out = pd.DataFrame({"seed": _seeds(q["seed"]), "query": q["query"].to_numpy(),
                             "value": pd.to_numeric(q[metric], errors="coerce").to_numpy()})
     else:
         c = data.completed_by_arm.get(arm, data.completed.iloc[:0])
         values = pd.to_numeric(c[metric], errors="coerce") if metric in c else \
             pd.Series(np.nan, index=c.index)
-        out = pd.DataFrame({"seed": c["seed"].to_numpy(), "query": 0,
+        out = pd.DataFrame({"seed": _seeds(c["seed"]), "query": 0,
                             "value": values.to_numpy(dtype=float)})
     return out[np.isfinite(out["value"].to_numpy(dtype=float))]
 
 
+def _seeds(column: pd.Series) -> np.ndarray:
+    """Seeds as integers; a run without one (a kind with no seed) is seed -1."""
+    return pd.to_numeric(column, errors="coerce").fillna(-1).to_numpy(np.int64)
+
+
 def level_of(data: SweepData, arm: str, metric: str) -> str:
     """``query`` when every completed run of the arm has per-query rows holding ``metric``."""
-    c = data.completed_by_arm.get(arm)
-    ids = set(c["run_id"]) if c is not None else set()
-    if ids and ids <= data.query_runs and metric in data.queries.columns:
+    if arm in data.query_level_arms and metric in data.queries.columns:
         return "query"
     return "run"
 
@@ -215,16 +218,25 @@ def _compare(data: SweepData, base_arm: str, arm: str, metric: str, level: str,
         level = "run"
     b = units(data, base_arm, metric, level)
     c = units(data, arm, metric, level)
-    paired = c.merge(b, on=["seed", "query"], suffixes=("_c", "_b"))
-    paired["d"] = paired["value_c"] - paired["value_b"]
-    if len(paired) == 0:
+    seeds, d = _paired(c, b)
+    if len(d) == 0:
         return {"n_pairs": 0, "test": test}
     if level == "run":  # one unit per seed: the seeds are the sample
-        result = stats.paired_test([paired["d"].to_numpy(dtype=float)], test)
+        result = stats.paired_test([d], test)
     else:
-        result = stats.paired_test(_groups(paired, "d"), test)
+        result = stats.paired_test([d[seeds == s] for s in np.unique(seeds)], test)
     return {"diff": result.diff, "diff_low": result.low, "diff_high": result.high,
             "effect": result.effect, "test": test, "n_pairs": result.n, "p": result.p}
+
+
+def _paired(c: pd.DataFrame, b: pd.DataFrame) -> tuple[np.ndarray, np.ndarray]:
+    """Seeds and differences (candidate - baseline) of the units both have."""
+    def keyed(u):
+        return u["seed"].to_numpy(np.int64) * (1 << 32) + u["query"].to_numpy(np.int64)
+
+    _, ic, ib = np.intersect1d(keyed(c), keyed(b), assume_unique=True, return_indices=True)
+    d = c["value"].to_numpy(float)[ic] - b["value"].to_numpy(float)[ib]
+    return c["seed"].to_numpy(np.int64)[ic], d
 
 
 def expected_seeds(data: SweepData, arm: str) -> int:

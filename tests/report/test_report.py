@@ -17,6 +17,7 @@ import sdt
 from sdt.cli import main
 from sdt.report import prose
 from sdt.report.build import write_report
+from sdt.report.stats import N_RESAMPLES
 
 from conftest import sweep_file
 
@@ -92,7 +93,7 @@ def test_main_table_numbers_equal_an_independent_computation(written, synth):
         groups = tuple(g[rec["metric"]].to_numpy() for _, g in mine.groupby("seed"))
         if np.ptp(values) > 0:
             ci = sps.bootstrap(groups, lambda *s, axis=-1: sum(x.sum(axis=axis) for x in s) /
-                               sum(x.shape[axis] for x in s), n_resamples=4999, method="BCa",
+                               sum(x.shape[axis] for x in s), n_resamples=N_RESAMPLES, method="BCa",
                                vectorized=True, random_state=np.random.default_rng(0))
             assert rec["ci_low"] == pytest.approx(ci.confidence_interval.low, rel=1e-9)
             assert rec["ci_high"] == pytest.approx(ci.confidence_interval.high, rel=1e-9)
