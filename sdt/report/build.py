@@ -52,6 +52,7 @@ class Report:
     notes: list[str] = field(default_factory=list)
     figures: list[Figure] = field(default_factory=list)
     sweep_file: str | None = None
+    wandb: dict = field(default_factory=dict)  # the sweep's tracking.wandb settings
 
     @property
     def name(self) -> str:
@@ -76,8 +77,8 @@ def find_sweep_file(name: str, folder: str | Path = "sweeps") -> Path | None:
 
 
 def locate(sweep: str | None, store: str | None) -> tuple[str, object, Path | None, object]:
-    """(sweep name, store, sweep file or None, its report section or None) from what the
-    user typed: a sweep name, a sweep YAML, or nothing (the most recent sweep)."""
+    """(sweep name, store, sweep file or None, its spec or None) from what the user typed: a
+    sweep name, a sweep YAML, or nothing (the most recent sweep)."""
     from sdt.sweep.spec import load_sweep
 
     spec = None
@@ -96,14 +97,14 @@ def locate(sweep: str | None, store: str | None) -> tuple[str, object, Path | No
     if spec is None:
         path = find_sweep_file(name)
         spec = load_sweep(path) if path else None
-    return name, handle, path, spec.report if spec else None
+    return name, handle, path, spec
 
 
 def build_report(sweep: str | None = None, store: str | None = None, *,
                  figures: bool = True) -> Report:
-    name, handle, path, section = locate(sweep, store)
+    name, handle, path, spec = locate(sweep, store)
     data = data_mod.load(name, handle)
-    settings = resolve(data, section, str(path) if path else None)
+    settings = resolve(data, spec.report if spec else None, str(path) if path else None)
     table_rows, pkeys, notes = rows(data, settings)
     main = main_table(data, settings, table_rows)
     found = claims(data, settings, pkeys)
@@ -118,7 +119,8 @@ def build_report(sweep: str | None = None, store: str | None = None, *,
         claims=found, failed=failed_runs(data), retry=retry_command(path, name, handle.url),
         status=data.runs["state"].value_counts().to_dict(), missing=missing(data, table_rows),
         sentences=sentences, claim_sentences=[prose.claim(c, budget_name) for c in found],
-        notes=notes, sweep_file=str(path) if path else None)
+        notes=notes, sweep_file=str(path) if path else None,
+        wandb=spec.tracking.wandb.model_dump() if spec else {})
     if figures:
         from sdt.report.figures import all_figures
 
@@ -176,9 +178,10 @@ def missing(data: data_mod.SweepData, table_rows: list[Row]) -> list[str]:
 
 
 def write_report(sweep: str | None = None, store: str | None = None,
-                 out: str | Path | None = None) -> Path:
+                 out: str | Path | None = None, *, wandb: bool = False) -> Path:
     """Build the report and write it to ``out`` (default ``reports/<sweep>``); returns that
-    folder. Readers see the old report or the new one, never half of one."""
+    folder. Readers see the old report or the new one, never half of one. ``wandb``: also
+    log it to a sweep-level W&B run (:mod:`sdt.report.wandb_log`)."""
     from sdt.report.render import render
 
     report = build_report(sweep, store)
@@ -200,4 +203,8 @@ def write_report(sweep: str | None = None, store: str | None = None,
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
+    if wandb:
+        from sdt.report.wandb_log import log_report
+
+        log_report(report, target, report.wandb)
     return target

@@ -18,6 +18,9 @@ def register(app: typer.Typer) -> None:
         output: Path = typer.Option(None, "-o", "--output",
                                     help="Folder to write (default: reports/<sweep>)."),
         open_: bool = typer.Option(False, "--open", help="Open the page in the browser."),
+        wandb: bool = typer.Option(False, "--wandb", help="Also log the main table and the "
+                                                          "figures to a sweep-level W&B run "
+                                                          "(the sweep's tracking.wandb)."),
     ) -> None:
         """Write reports/<sweep>/: index.html (self-contained), report.md, figures/*.png and
         tables/*.csv: S-ADT and the other candidates against the baseline, with bootstrap
@@ -29,7 +32,7 @@ def register(app: typer.Typer) -> None:
         """
         from sdt.report.build import write_report
 
-        folder = write_report(sweep, store, output)
+        folder = write_report(sweep, store, output, wandb=wandb)
         page = folder / "index.html"
         print(page)
         if open_:

@@ -244,3 +244,23 @@ def test_optuna_study_in_the_store_database_gets_its_plots(tmp_path):
     assert not any(f.startswith("optuna_one") for f in figures)
     md = (folder / "report.md").read_text()
     assert "Optuna study synthetic/one: 1 completed trial(s), no plots" in md
+
+
+@pytest.mark.slow
+def test_wandb_gets_the_main_table_and_the_figures(synth, tmp_path, monkeypatch):
+    from sdt.tracking import read_offline_run
+
+    root, _ = synth
+    for var in ("WANDB_DIR", "WANDB_CACHE_DIR", "WANDB_CONFIG_DIR", "WANDB_DATA_DIR"):
+        monkeypatch.setenv(var, str(tmp_path / "wandb-home"))
+    monkeypatch.setenv("WANDB_MODE", "offline")
+    monkeypatch.setenv("WANDB_SILENT", "true")
+    path = sweep_file(tmp_path, report=REPORT, store=str(root / "sdt.db"))
+    folder = write_report(path, None, tmp_path / "out", wandb=True)
+    wb = read_offline_run(root / "runs" / "sweeps" / "synthetic")
+    assert (wb["run"]["run_group"], wb["run"]["job_type"]) == ("synthetic", "report")
+    logged = {k.split(".")[0] for k in wb["history"][0]}  # wandb flattens media: key._type
+    assert {"report/main_table", "report/claim"} <= logged
+    assert {f"report/{p.stem}" for p in (folder / "figures").iterdir()} <= logged
+    row = wb["history"][0]
+    assert row["report/main_table._type"] == "table-file"
