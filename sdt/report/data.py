@@ -2,8 +2,8 @@
 the run folders, and which runs form which *arm* (one configuration, every seed).
 
 A search run's ``metrics.jsonl`` holds one row per query (``step`` = query index) when its
-final metrics say ``num_queries`` and the row count agrees; those rows are the units of the
-report's statistics. Other runs (training) count as one unit each, their final metrics from
+final metrics say ``num_queries`` and the row count of its last attempt agrees; those rows
+are the units of the report's statistics. Other runs (training) count as one unit each, their final metrics from
 the store. The *primary* runs are those of the kind the plan lists last (dependencies, such
 as the training run a search decodes with, come first), so a search sweep compares search
 runs and shows its training runs as curves.
@@ -128,8 +128,8 @@ def _per_query(completed: pd.DataFrame) -> tuple[pd.DataFrame, set]:
                                          else [math.nan] * len(completed)):
         if not (isinstance(nq, (int, float)) and nq == nq and nq > 0) or not run_dir:
             continue
-        rows = _read_history(Path(run_dir) / "metrics.jsonl")
-        if not rows or len(rows) != int(nq):
+        rows = _last_attempt(_read_history(Path(run_dir) / "metrics.jsonl") or [])
+        if len(rows) != int(nq):
             continue
         frames.extend(rows)
         ids.extend([run_id] * len(rows))
@@ -142,6 +142,13 @@ def _per_query(completed: pd.DataFrame) -> tuple[pd.DataFrame, set]:
     df.insert(0, "seed", seeds)
     df.insert(0, "run_id", ids)
     return df, with_queries
+
+
+def _last_attempt(rows: list[dict]) -> list[dict]:
+    """The rows from the last ``step`` 0 on: a run executed again (after a crash or a kill)
+    appends its queries after the rows of the attempt that did not finish."""
+    starts = [i for i, r in enumerate(rows) if r.get("step") == 0]
+    return rows[starts[-1]:] if starts else rows
 
 
 def _seed_derived(frame: pd.DataFrame, column: str) -> bool:

@@ -13,12 +13,12 @@ from __future__ import annotations
 
 import difflib
 import math
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
 
-from sdt.errors import ConfigError, UserError
+from sdt.errors import ConfigError
 from sdt.report.data import SweepData, _hashable, config_columns, is_number
 
 METHOD_KEY = "search.method"
@@ -78,7 +78,6 @@ class Settings:
     test: str = "wilcoxon"
     alpha: float = 0.05
     source: str = "defaults (no report: section)"
-    notes: list[str] = field(default_factory=list)
 
 
 def _known_metrics(data: SweepData) -> list[str]:

@@ -4,7 +4,6 @@ sample, dts and sadt at two rollout budgets over three seeds through `sdt-sweep 
 and the runs' own per-query files."""
 
 import importlib.util
-import json
 from pathlib import Path
 
 import numpy as np

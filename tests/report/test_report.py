@@ -2,8 +2,6 @@
 independently from ``sdt.results.load()`` and the per-query rows, byte-identical output, and
 the errors a user can make."""
 
-import json
-import math
 import re
 from pathlib import Path
 
@@ -264,3 +262,23 @@ def test_wandb_gets_the_main_table_and_the_figures(synth, tmp_path, monkeypatch)
     assert {f"report/{p.stem}" for p in (folder / "figures").iterdir()} <= logged
     row = wb["history"][0]
     assert row["report/main_table._type"] == "table-file"
+
+
+def test_rows_of_an_interrupted_attempt_do_not_count(tmp_path):
+    """A run killed after a few queries and executed again appends a whole new set of rows;
+    the report reads the last attempt's."""
+    from sdt.report import synthetic
+    from sdt.report.build import build_report
+
+    url = synthetic.build(tmp_path, methods={"greedy": 0.0, "sadt": 0.4}, budgets=(5,),
+                          seeds=(0, 1), queries=4, failed=0, pending=0, psd=False)
+    runs = sdt.results.load("synthetic", url)
+    run = runs[(runs["search.method"] == "sadt") & (runs["seed"] == 0)].iloc[0]
+    history = Path(run["run_dir"]) / "metrics.jsonl"
+    rows = history.read_text()
+    history.write_text('{"step": 0, "reward": 100.0}\n{"step": 1, "reward": 100.0}\n' + rows)
+    report = build_report("synthetic", url, figures=False)
+    cell = report.main[(report.main["row"] == "sadt") & (report.main["metric"] == "reward")]
+    sadt = runs[runs["search.method"] == "sadt"]
+    assert cell["unit"].item() == "query" and cell["n_queries"].item() == 4
+    assert cell["mean"].item() == pytest.approx(sadt["reward"].mean(), rel=1e-12)
