@@ -167,6 +167,12 @@ def _hashable(value):
     return value
 
 
+def short(key: str, keys) -> str:
+    """``search.num_rollouts`` -> ``num_rollouts`` unless another key ends the same way."""
+    tail = key.rsplit(".", 1)[-1]
+    return tail if sum(k.rsplit(".", 1)[-1] == tail for k in keys) == 1 else key
+
+
 def show(value) -> str:
     """A config value as the report prints it (``10.0`` -> ``10``, missing -> ``-``)."""
     if value is None or (isinstance(value, float) and math.isnan(value)):

@@ -17,8 +17,8 @@ import numpy as np
 import pandas as pd
 
 from sdt.report import stats
-from sdt.report.data import _hashable, is_number, read_history, show
-from sdt.report.table import short, units, level_of
+from sdt.report.data import _hashable, is_number, read_history, short, show
+from sdt.report.table import level_of, units
 
 MAX_CURVE_FIGURES = 4
 MAX_PANELS = 4

@@ -19,7 +19,7 @@ import numpy as np
 import pandas as pd
 
 from sdt.errors import ConfigError
-from sdt.report.data import SweepData, _hashable, config_columns, is_number
+from sdt.report.data import SweepData, _hashable, config_columns, is_number, short, show
 
 METHOD_KEY = "search.method"
 DEFAULT_BASELINE = "greedy"
@@ -53,7 +53,12 @@ class Selector:
 
     @property
     def label(self) -> str:
-        return ", ".join(str(v) for v in self.where.values()) or "all runs"
+        """``sadt`` for a method, ``lr_encoder=0.001`` for any other configuration."""
+        if list(self.where) == [METHOD_KEY]:
+            return show(self.where[METHOD_KEY])
+        keys = list(self.where)
+        return ", ".join(f"{short(k, keys)}={show(v)}" for k, v in self.where.items()) \
+            or "all runs"
 
     def matches(self, frame: pd.DataFrame) -> pd.Series:
         mask = pd.Series(True, index=frame.index)

@@ -19,7 +19,7 @@ import numpy as np
 import pandas as pd
 
 from sdt.report import stats
-from sdt.report.data import SweepData, _hashable, is_number, show
+from sdt.report.data import SweepData, _hashable, is_number, short, show
 from sdt.report.settings import Settings, direction, same
 
 
@@ -30,12 +30,6 @@ class Row:
     arm: str
     role: str  # baseline | candidate
     origin: str
-
-
-def short(key: str, keys: list[str]) -> str:
-    """``search.num_rollouts`` -> ``num_rollouts`` unless another key ends the same way."""
-    tail = key.rsplit(".", 1)[-1]
-    return tail if sum(k.rsplit(".", 1)[-1] == tail for k in keys) == 1 else key
 
 
 def _label(values: dict, keys: list[str]) -> str:

@@ -282,3 +282,37 @@ def test_rows_of_an_interrupted_attempt_do_not_count(tmp_path):
     sadt = runs[runs["search.method"] == "sadt"]
     assert cell["unit"].item() == "query" and cell["n_queries"].item() == 4
     assert cell["mean"].item() == pytest.approx(sadt["reward"].mean(), rel=1e-12)
+
+
+def test_a_training_only_sweep_reports_per_run_metrics_and_curves(tmp_path):
+    """No search runs, no per-query rows: each run is one unit, the seeds are the sample."""
+    from sdt.sweep.store import Store
+
+    store = Store(str(tmp_path / "sdt.db"))
+    entries, finals = [], {}
+    for lr, acc in ((1e-3, 0.9), (3e-3, 0.7)):
+        for seed in (0, 1, 2):
+            run_id = f"t{lr:g}-{seed}"
+            entries.append((run_id, "train", {"seed": seed, "training": {"lr_encoder": lr}},
+                            ["learning_rate"], seed, {"training.lr_encoder": lr}))
+            finals[run_id] = {"test_accuracy": acc + 0.01 * seed, "test_loss": 1 - acc,
+                              "train_time_s": 10.0 + seed}
+    dirs = {e[0]: str(tmp_path / "runs" / e[0]) for e in entries}
+    store.register("train-only", entries, run_dirs=dirs)
+    for run_id, metrics in finals.items():
+        Path(dirs[run_id]).mkdir(parents=True)
+        (Path(dirs[run_id]) / "metrics.jsonl").write_text("".join(
+            f'{{"step": {s}, "train/loss": {2.0 / (s + 1)}}}\n' for s in range(5)))
+        store.claim(run_id)
+        store.finish(run_id, "completed", metrics=metrics)
+    folder = write_report("train-only", store.url, tmp_path / "out")
+    main_ = pd.read_csv(folder / "tables" / "main.csv")
+    assert set(main_["metric"]) == {"test_accuracy", "test_loss", "train_time_s"}
+    acc = main_[main_["metric"] == "test_accuracy"].set_index("row")
+    assert acc.loc["lr_encoder=0.001", "role"] == "baseline"  # first in plan order
+    assert acc.loc["lr_encoder=0.003", "mean"] == pytest.approx(0.71)
+    assert (acc["unit"] == "run").all() and (acc["n_seeds"] == 3).all()
+    assert acc.loc["lr_encoder=0.003", "diff"] == pytest.approx(-0.2)
+    assert bool(acc.loc["lr_encoder=0.001", "best"])
+    assert (folder / "figures" / "training_curves.png").is_file()
+    store.close()
