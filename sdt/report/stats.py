@@ -77,11 +77,45 @@ def mean_ci(groups: Sequence[np.ndarray], confidence: float = CONFIDENCE,
     return (mean, math.nan, math.nan)
 
 
+def mean_cis(samples: Sequence[Sequence[np.ndarray]], confidence: float = CONFIDENCE,
+             n_resamples: int = N_RESAMPLES, seed: int = SEED,
+             method: str = "BCa") -> list[tuple[float, float, float]]:
+    """:func:`mean_ci` of several samples (each a list of groups) in as few bootstrap calls
+    as possible: samples whose strata have the same sizes go through scipy as one batch,
+    which draws the same resamples a call per sample would, so the results are the same."""
+    out: list = [None] * len(samples)
+    strata = [_strata(groups) for groups in samples]
+    batches: dict[tuple, list[int]] = {}
+    for i, st in enumerate(strata):
+        values = np.concatenate(st) if st else np.empty(0)
+        if values.size < 2 or np.all(values == values[0]):
+            out[i] = mean_ci(samples[i], confidence, n_resamples, seed, method)
+        else:
+            batches.setdefault(tuple(g.size for g in st), []).append(i)
+    for sizes, idx in batches.items():
+        if len(idx) == 1:
+            out[idx[0]] = mean_ci(samples[idx[0]], confidence, n_resamples, seed, method)
+            continue
+        batch = [np.stack([strata[i][j] for i in idx]) for j in range(len(sizes))]
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            res = _bootstrap(batch, confidence, n_resamples, seed, method)
+        lows = np.atleast_1d(res.confidence_interval.low)
+        highs = np.atleast_1d(res.confidence_interval.high)
+        for k, i in enumerate(idx):
+            mean = float(np.concatenate(strata[i]).mean())
+            low, high = float(lows[k]), float(highs[k])
+            out[i] = (mean, min(low, mean), max(high, mean)) \
+                if math.isfinite(low) and math.isfinite(high) \
+                else mean_ci(samples[i], confidence, n_resamples, seed, method)
+    return out
+
+
 def _bootstrap(strata, confidence, n_resamples, seed, method):
     from scipy.stats import bootstrap
 
     return bootstrap(tuple(strata), _pooled_mean, n_resamples=n_resamples,
-                     confidence_level=confidence, method=method, vectorized=True,
+                     confidence_level=confidence, method=method, vectorized=True, axis=-1,
                      random_state=np.random.default_rng(seed))
 
 
@@ -101,8 +135,10 @@ class PairedTest:
 
 
 def paired_test(diffs: Sequence[np.ndarray], test: str = "wilcoxon",
-                seed: int = SEED, n_resamples: int = N_RESAMPLES) -> PairedTest:
-    """Paired comparison from the differences (candidate - baseline) grouped by seed.
+                seed: int = SEED, n_resamples: int = N_RESAMPLES,
+                ci: tuple[float, float, float] | None = None) -> PairedTest:
+    """Paired comparison from the differences (candidate - baseline) grouped by seed; ``ci``:
+    their :func:`mean_ci` when already computed (see :func:`mean_cis`).
 
     Wilcoxon signed-rank drops zero differences (``zero_method='wilcox'``); all differences
     zero means no evidence of a difference (p = 1). Fewer than two pairs: p is NaN.
@@ -111,7 +147,7 @@ def paired_test(diffs: Sequence[np.ndarray], test: str = "wilcoxon",
 
     strata = [np.asarray(d, dtype=float) for d in diffs]
     d = np.concatenate([s[np.isfinite(s)] for s in strata] or [np.empty(0)])
-    mean, low, high = mean_ci(strata, seed=seed, n_resamples=n_resamples)
+    mean, low, high = ci or mean_ci(strata, seed=seed, n_resamples=n_resamples)
     n = int(d.size)
     if n < 2:
         return PairedTest(n, mean, low, high, math.nan, math.nan, test)

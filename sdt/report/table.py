@@ -174,23 +174,29 @@ COLUMNS = ["panel", "row", "role", "arm", "metric", "mean", "ci_low", "ci_high",
 
 def main_table(data: SweepData, settings: Settings, table_rows: list[Row]) -> pd.DataFrame:
     """The long form of the main table (one line per row x metric; see :data:`COLUMNS`)."""
-    records = []
+    records, cells, diffs = [], [], []
     baseline_of = {r.panel: r for r in table_rows if r.role == "baseline"}
     for row in table_rows:
+        base = baseline_of.get(row.panel)
         for metric in settings.metrics:
             level = level_of(data, row.arm, metric)
             u = units(data, row.arm, metric, level)
-            mean, low, high = stats.mean_ci(_groups(u)) if len(u) else (math.nan,) * 3
+            cells.append(_groups(u))
             per_seed = u.groupby("seed")["query"].nunique() if len(u) else pd.Series(dtype=int)
             rec = {"panel": row.panel, "row": row.label, "role": row.role, "arm": row.arm,
-                   "metric": metric, "mean": mean, "ci_low": low, "ci_high": high,
-                   "n_seeds": int(u["seed"].nunique()) if len(u) else 0,
+                   "metric": metric, "n_seeds": int(u["seed"].nunique()) if len(u) else 0,
                    "n_queries": int(per_seed.max()) if level == "query" and len(u) else 0,
                    "unit": level, "best": False}
-            base = baseline_of.get(row.panel)
             if row.role == "candidate" and base is not None:
-                rec.update(_compare(data, base.arm, row.arm, metric, level, settings.test))
+                diffs.append((len(records), _differences(data, base.arm, row.arm, metric,
+                                                         level)))
             records.append(rec)
+    # every CI of the table in as few bootstrap calls as the data allow
+    for rec, (mean, low, high) in zip(records, stats.mean_cis(cells)):
+        rec.update(mean=mean, ci_low=low, ci_high=high)
+    cis = stats.mean_cis([groups for _, (groups, _) in diffs])
+    for (i, (groups, level)), ci in zip(diffs, cis):
+        records[i].update(_compare(groups, level, settings.test, ci))
     df = pd.DataFrame.from_records(records, columns=[c for c in COLUMNS if c not in
                                                      ("p_holm", "significant")])
     for c in ("diff", "diff_low", "diff_high", "effect", "p", "n_pairs", "test"):
@@ -204,21 +210,23 @@ def main_table(data: SweepData, settings: Settings, table_rows: list[Row]) -> pd
     return df[COLUMNS]
 
 
-def _compare(data: SweepData, base_arm: str, arm: str, metric: str, level: str,
-             test: str) -> dict:
-    """Candidate minus baseline on their shared units: (seed, query) when both have per-query
-    rows, else (seed)."""
+def _differences(data: SweepData, base_arm: str, arm: str, metric: str,
+                 level: str) -> tuple[list[np.ndarray], str]:
+    """Candidate minus baseline on their shared units, grouped by seed: (seed, query) when
+    both have per-query rows, else (seed), where the seeds are the sample (one group)."""
     if level_of(data, base_arm, metric) != level:
         level = "run"
-    b = units(data, base_arm, metric, level)
-    c = units(data, arm, metric, level)
-    seeds, d = _paired(c, b)
-    if len(d) == 0:
+    seeds, d = _paired(units(data, arm, metric, level), units(data, base_arm, metric, level))
+    if level == "run":
+        return [d], level
+    return [d[seeds == s] for s in np.unique(seeds)], level
+
+
+def _compare(groups: list[np.ndarray], level: str, test: str, ci) -> dict:
+    n = sum(len(g) for g in groups)
+    if n == 0:
         return {"n_pairs": 0, "test": test}
-    if level == "run":  # one unit per seed: the seeds are the sample
-        result = stats.paired_test([d], test)
-    else:
-        result = stats.paired_test([d[seeds == s] for s in np.unique(seeds)], test)
+    result = stats.paired_test(groups, test, ci=ci)
     return {"diff": result.diff, "diff_low": result.low, "diff_high": result.high,
             "effect": result.effect, "test": test, "n_pairs": result.n, "p": result.p}
 

@@ -119,3 +119,13 @@ def test_stratified_indices_keep_each_seed_in_place():
     idx = stats.stratified_indices(strata, 50, seed=1)
     assert idx.shape == (50, 6)
     assert np.all(strata[idx] == strata)  # every draw stays within its seed
+
+
+def test_mean_cis_in_one_batch_equal_one_call_each():
+    rng = np.random.default_rng(2)
+    samples = [[rng.normal(i, 1, 16) for _ in range(3)] for i in range(4)]
+    samples.append([np.full(16, 2.0)] * 3)  # constant: its own path
+    samples.append([rng.normal(0, 1, 5), rng.normal(0, 1, 7)])  # other strata sizes
+    batched = np.array(stats.mean_cis(samples))
+    single = np.array([stats.mean_ci(s) for s in samples])
+    assert np.allclose(batched, single, rtol=1e-12, atol=0)
