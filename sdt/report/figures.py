@@ -114,26 +114,29 @@ def study_curves(report) -> list:
 
 def _curve_figure(data, arms, factor, metrics, method_of):
     plt = _plt()
+    # every point of the figure first, so that its CIs go through the bootstrap in batches
+    points = []  # (metric, method, x, groups)
+    for metric in metrics:
+        for method, group in arms.groupby(arms["arm"].map(method_of), sort=False):
+            for _, arm in group.sort_values(factor, key=lambda c: c.astype(float)).iterrows():
+                u = units(data, arm["arm"], metric, level_of(data, arm["arm"], metric))
+                if len(u):
+                    points.append((metric, method, float(arm[factor]),
+                                   [g["value"].to_numpy(float) for _, g in u.groupby("seed")]))
+    cis = stats.mean_cis([p[3] for p in points], n_resamples=CURVE_RESAMPLES,
+                         method="percentile")
     fig, axes = plt.subplots(1, len(metrics), figsize=(3.6 * len(metrics), 3.2), squeeze=False)
     drew = False
     for ax, metric in zip(axes[0], metrics):
-        for method, group in arms.groupby(arms["arm"].map(method_of), sort=False):
-            xs, ms, lo, hi = [], [], [], []
-            for _, arm in group.sort_values(factor, key=lambda c: c.astype(float)).iterrows():
-                u = units(data, arm["arm"], metric, level_of(data, arm["arm"], metric))
-                if not len(u):
-                    continue
-                m, a, b = stats.mean_ci([g["value"].to_numpy(float)
-                                         for _, g in u.groupby("seed")],
-                                        n_resamples=CURVE_RESAMPLES, method="percentile")
-                xs.append(float(arm[factor]))
-                ms.append(m)
-                lo.append(a)
-                hi.append(b)
-            if xs:
-                drew = True
-                line, = ax.plot(xs, ms, marker="o", label=method)
-                ax.fill_between(xs, lo, hi, alpha=0.2, color=line.get_color())
+        lines: dict[str, list] = {}
+        for (m, method, x, _), ci in zip(points, cis):
+            if m == metric:
+                lines.setdefault(method, []).append((x, *ci))
+        for method, pts in lines.items():
+            xs, ms, lo, hi = (list(c) for c in zip(*pts))
+            drew = True
+            line, = ax.plot(xs, ms, marker="o", label=method)
+            ax.fill_between(xs, lo, hi, alpha=0.2, color=line.get_color())
         ax.set_xlabel(factor.rsplit(".", 1)[-1])
         ax.set_title(metric)
         values = sorted(arms[factor].astype(float).unique())
