@@ -146,10 +146,12 @@ def test_partial_sweep_says_what_is_missing_and_how_to_retry(written):
     assert f"sdt-sweep run {path} --retry-failed" in md
 
 
-def test_same_store_gives_byte_identical_markdown_and_csv(written, tmp_path):
+def test_same_store_gives_byte_identical_pages_tables_and_figures(written, tmp_path):
     work, folder, path = written
     again = write_report(path, None, tmp_path / "again")
-    for name in ["report.md", *[f"tables/{p.name}" for p in (folder / "tables").iterdir()]]:
+    files = sorted(str(p.relative_to(folder)) for p in folder.rglob("*") if p.is_file())
+    assert files == sorted(str(p.relative_to(again)) for p in again.rglob("*") if p.is_file())
+    for name in files:  # report.md, index.html, tables/*.csv, figures/*.png
         assert (again / name).read_bytes() == (folder / name).read_bytes(), name
 
 
