@@ -318,3 +318,32 @@ def test_a_training_only_sweep_reports_per_run_metrics_and_curves(tmp_path):
     assert bool(acc.loc["lr_encoder=0.001", "best"])
     assert (folder / "figures" / "training_curves.png").is_file()
     store.close()
+
+
+def test_two_data_sets_make_two_panels_each_against_its_own_baseline(tmp_path):
+    from sdt.report import synthetic
+    from sdt.report.build import build_report
+
+    url = synthetic.build(tmp_path, sources=("synthetic", "sunspots"), budgets=(5, 20),
+                          methods={"greedy": 0.0, "dts": 0.3, "sadt": 0.45}, seeds=(0, 1),
+                          queries=6, failed=0, pending=0, psd=False,
+                          factors={"search.lam": (1.0, [0.5, 2.0])})
+    report = build_report("synthetic", url, figures=False)
+    assert report.panel_keys == ["dataset.source"]
+    rows = [(r.panel, r.label, r.role) for r in report.rows]
+    # one row per method and panel: lam at its centre (1.0), the largest budget
+    assert rows == [(f"source={s}", label, role) for s in ("synthetic", "sunspots")
+                    for label, role in (("greedy", "baseline"),
+                                        ("dts (num_rollouts=20, lam=1)", "candidate"),
+                                        ("sadt (num_rollouts=20, lam=1)", "candidate"))]
+    runs = sdt.results.load("synthetic", url)
+    main_ = report.main.set_index(["panel", "row", "metric"])
+    for source in ("synthetic", "sunspots"):
+        pick = runs[(runs["dataset.source"] == source) & (runs["search.method"] == "sadt")
+                    & (runs["search.num_rollouts"] == 20) & (runs["search.lam"] == 1.0)]
+        greedy = runs[(runs["dataset.source"] == source) & (runs["search.method"] == "greedy")]
+        cell = main_.loc[(f"source={source}", "sadt (num_rollouts=20, lam=1)", "reward")]
+        assert cell["mean"] == pytest.approx(pick["reward"].mean(), rel=1e-12)
+        assert cell["diff"] == pytest.approx(pick["reward"].mean() - greedy["reward"].mean(),
+                                             rel=1e-9)
+    assert [c.group for c in report.claims] == ["source=synthetic", "source=sunspots"]
