@@ -21,7 +21,7 @@ app = typer.Typer(
         "  sdt-sweep run sweeps/ablation.yaml --dry-run     # what would run\n\n"
         "  sdt-sweep run sweeps/ablation.yaml               # run it (resumable)\n\n"
         "  sdt-sweep status sadt-ablation                   # progress per study\n\n"
-        "  sdt-sweep report sadt-ablation                   # reports/sadt-ablation/index.html\n\n"
+        "  sdt-sweep report sadt-ablation                   # HTML + Markdown report\n\n"
         "Every config value can be overridden with --set dotted.key=value."
     ),
     no_args_is_help=True,
