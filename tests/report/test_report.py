@@ -347,3 +347,21 @@ def test_two_data_sets_make_two_panels_each_against_its_own_baseline(tmp_path):
         assert cell["diff"] == pytest.approx(pick["reward"].mean() - greedy["reward"].mean(),
                                              rel=1e-9)
     assert [c.group for c in report.claims] == ["source=synthetic", "source=sunspots"]
+
+
+def test_a_sweep_with_nothing_completed_still_reports_what_is_missing(tmp_path, capsys):
+    from sdt.sweep.store import Store
+
+    store = Store(str(tmp_path / "sdt.db"))
+    store.register("p", [(f"r{i}", "search", {"seed": i % 2, "search": {"method": m}},
+                          ["methods"], i % 2, {"search.method": m})
+                         for i, m in enumerate(["greedy", "greedy", "sadt", "sadt"])])
+    store.claim("r0")
+    store.finish("r0", "failed", error="Traceback (most recent call last):\nValueError: bad")
+    assert main(["report", "p", "--store", store.url, "-o", str(tmp_path / "out")]) == 0
+    md = (tmp_path / "out" / "report.md").read_text()
+    assert "0 of 4 runs completed (1 failed, 3 pending)" in md
+    assert "No metric to show yet" in md and "No paired comparison has data yet." in md
+    assert "- study methods: 3 pending" in md and "- sadt: 0 of 2 seeds completed" in md
+    assert "| r0 | search | failed | methods | search.method=greedy | 0 | ValueError: bad |" in md
+    store.close()
