@@ -87,20 +87,26 @@ def test_sampled_rollouts_are_complete_and_counted(lm, query):
     assert policy.tokens >= sum(len(y) for y in ys)
 
 
-@pytest.mark.parametrize("method", sorted(METHODS))
-def test_every_method_runs_on_the_lm_with_exact_nfe(lm, query, method):
-    cfg = {"method": method, "max_new_tokens": 5}
+def lm_setup(lm, method, parallel, **extra):
+    """A small config for ``method`` on the test LM, the policy, the S-ADT state (sadt), and
+    a reward that likes distinct tokens."""
+    cfg = {"method": method, "max_new_tokens": 5, **extra}
     if method not in ("greedy", "sample"):
         cfg["num_rollouts"] = 6
     if method in ("mcts", "dts", "dts_star", "maxent_ts", "sadt"):
-        cfg["expansion_k"] = 3
-        cfg["parallel_rollouts"] = 3
+        cfg.update(expansion_k=3, parallel_rollouts=parallel)
     if method == "sadt":
         cfg["value_head"] = {"train_steps": 2}
     cfg = search_cfg(**cfg)
     policy = LMPolicy(lm, EOS)
     state = SADTState.from_config(cfg, policy.hidden_size) if method == "sadt" else None
     reward = lambda ys: np.array([float(len(set(y))) for y in ys])  # noqa: E731
+    return cfg, policy, state, reward
+
+
+@pytest.mark.parametrize("method", sorted(METHODS))
+def test_every_method_runs_on_the_lm_with_exact_nfe(lm, query, method):
+    cfg, policy, state, reward = lm_setup(lm, method, 3)
     rng = np.random.default_rng(0)
     for _ in range(2):
         policy.forward_rows = 0
@@ -160,15 +166,7 @@ def test_lockstep_greedy_equals_one_query_at_a_time(lm, queries):
 def test_lockstep_tree_searches_count_each_query_exactly(lm, queries, method):
     from sdt.search import run_searches
 
-    cfg = {"method": method, "max_new_tokens": 5, "num_rollouts": 6, "query_batch": 3}
-    if method != "best_of_n":
-        cfg.update(expansion_k=3, parallel_rollouts=2)
-    if method == "sadt":
-        cfg["value_head"] = {"train_steps": 2}
-    cfg = search_cfg(**cfg)
-    policy = LMPolicy(lm, EOS)
-    state = SADTState.from_config(cfg, policy.hidden_size) if method == "sadt" else None
-    reward = lambda ys: np.array([float(len(set(y))) for y in ys])  # noqa: E731
+    cfg, policy, state, reward = lm_setup(lm, method, 2, query_batch=3)
     res = run_searches(policy, queries * 2, [reward] * 6, cfg, np.random.default_rng(0),
                        state=state)
     assert len(res) == 6
