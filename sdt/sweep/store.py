@@ -35,6 +35,7 @@ STATES = ("pending", "running", "completed", "failed", "nan", "oom", "pruned")
 TERMINAL = frozenset({"completed", "failed", "nan", "oom", "pruned"})
 DEFAULT_STORE = "runs/sdt.db"
 DEFAULT_LEASE_S = 30.0
+LEASE_ENV = "SDT_LEASE_S"  # seconds; overrides the default lease (tests, flaky networks)
 
 metadata = sa.MetaData()
 
@@ -90,8 +91,6 @@ def _worker_statements() -> dict:
         lease_expires=None)
     mine = runs_table.update().where(t.run_id == p("b_run_id"), t.owner == p("b_owner"),
                                      t.state == "running").values(**outcome)
-    anyone = runs_table.update().where(t.run_id == p("b_run_id"),
-                                       t.state != "completed").values(**outcome)
     # Take a pending run, or a running one whose lease has expired: a manager's claim (no
     # process yet) or a worker's claim that also begins the execution.
     take = runs_table.update().where(
@@ -103,9 +102,11 @@ def _worker_statements() -> dict:
     claim = take.values(pid=None, device=None, started=None)
     start = take.values(pid=p("b_pid"), device=p("b_device"), started=p("b_now"),
                         code_version=p("b_code_version"), executions=t.executions + 1)
-    return {"mine": mine, "anyone": anyone, "claim": claim, "start": start,
+    renew = runs_table.update().where(
+        t.run_id == p("b_run_id"), t.owner == p("b_owner"), t.state == "running",
+    ).values(heartbeat=p("b_now"), lease_expires=p("b_lease_expires"))
+    return {"mine": mine, "claim": claim, "start": start, "renew": renew,
             "mine_returning": mine.returning(t.state),
-            "anyone_returning": anyone.returning(t.state),
             "state_of": sa.select(t.state).where(t.run_id == p("b_run_id"))}
 
 
@@ -184,7 +185,7 @@ class Store:
     that execute a manager's runs open the store with the manager's owner string."""
 
     def __init__(self, url: str | None = None, *, owner: str | None = None,
-                 lease_s: float = DEFAULT_LEASE_S):
+                 lease_s: float | None = None):
         self.url = resolve_url(url)
         try:
             self.engine = _engine(self.url)
@@ -192,7 +193,7 @@ class Store:
             raise UserError(f"store {self.url!r}: not a usable SQLAlchemy URL ({exc})") from None
         self.host = socket.gethostname()
         self.owner = owner or f"{self.host}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
-        self.lease_s = lease_s
+        self.lease_s = lease_s or float(os.environ.get(LEASE_ENV) or DEFAULT_LEASE_S)
         self._create_tables()
 
     def _create_tables(self) -> None:
@@ -282,6 +283,15 @@ class Store:
                 runs_table.c.owner == self.owner, runs_table.c.state == "running",
             ).values(heartbeat=now, lease_expires=now + self.lease_s)).rowcount
 
+    def renew(self, run_id: str, now: float | None = None) -> bool:
+        """Renew the lease of one run (from the process executing it); False when this owner
+        no longer holds the claim."""
+        now = time.time() if now is None else now
+        with self.engine.begin() as conn:
+            return conn.execute(_WORKER_STATEMENTS["renew"], {
+                "b_run_id": run_id, "b_owner": self.owner, "b_now": now,
+                "b_lease_expires": now + self.lease_s}).rowcount == 1
+
     def reclaim_orphans(self) -> list[str]:
         """Return to ``pending`` the ``running`` runs claimed on this host by a manager process
         that no longer exists (killed, crashed): no need to wait for their leases to expire.
@@ -331,9 +341,10 @@ class Store:
         """Record a run's outcome; returns the state written, or None when the claim was lost.
 
         A ``failed`` run with ``attempts <= retries`` goes back to ``pending`` (keeping its
-        error) so it is tried again. A ``completed`` outcome is written even when the claim
-        was lost meanwhile (unless another process already completed it): a finished result
-        is never thrown away.
+        error) so it is tried again. Nothing is written once the claim is lost (another
+        process claimed the run after this one's lease ran out and is executing it now, or
+        has recorded it): the holder of the claim records the run, so no outcome is ever
+        written over another process's claim.
         """
         with self.engine.begin() as conn:
             return self._finish(conn, run_id, state, metrics=metrics, error=error,
@@ -372,13 +383,10 @@ class Store:
                   "b_error": error, "b_traceback": traceback, "b_duration_s": duration_s,
                   "b_step": step, "b_finished": time.time()}
         returning = self.engine.dialect.update_returning  # one round trip (SQLite, PostgreSQL)
-        for name in ("mine", "anyone") if state == "completed" else ("mine",):
-            if returning:
-                written = conn.execute(_WORKER_STATEMENTS[f"{name}_returning"], params).scalar()
-                if written is not None:
-                    return written
-            elif conn.execute(_WORKER_STATEMENTS[name], params).rowcount:
-                return conn.execute(_WORKER_STATEMENTS["state_of"], params).scalar_one()
+        if returning:
+            return conn.execute(_WORKER_STATEMENTS["mine_returning"], params).scalar()
+        if conn.execute(_WORKER_STATEMENTS["mine"], params).rowcount:
+            return conn.execute(_WORKER_STATEMENTS["state_of"], params).scalar_one()
         return None
 
     # ----------------------------------------------------------------- queries

@@ -84,12 +84,22 @@ def test_finish_records_the_outcome_and_respects_the_claim(url):
                                                         "cuda:1", 1, "v1", 1.5)
     assert rec["host"] == socket.gethostname() and rec["finished"] >= rec["started"]
     assert not b.claim("r0") and not a.claim("r0")  # completed runs are never claimed
-    # Lost claim: a failure is dropped, a completion is kept unless one is already there.
+    # Lost claim: nothing a is told is written over b's claim; b records the run.
     assert a.claim("r1", now=1000.0) and b.claim("r1", now=1000.0 + LEASE + 1)
     assert a.finish("r1", "failed", error="late") is None
-    assert a.finish("r1", "completed", metrics={"value": 1.0}) == "completed"
-    assert b.finish("r1", "failed", error="x") is None
-    assert b.get("r1")["metrics"] == {"value": 1.0}
+    assert a.finish("r1", "completed", metrics={"value": 1.0}) is None
+    assert (b.get("r1")["state"], b.get("r1")["owner"]) == ("running", b.owner)
+    assert b.finish("r1", "completed", metrics={"value": 2.0}) == "completed"
+    assert b.get("r1")["metrics"] == {"value": 2.0}
+
+
+def test_renew_keeps_one_runs_lease_for_its_holder_only(url):
+    a, b = two_owners(url)
+    assert a.claim("r0", now=1000.0)
+    assert a.renew("r0", now=1000.0 + LEASE - 1)  # the executing process keeps it alive
+    assert not b.claim("r0", now=1000.0 + LEASE + 1)  # so it does not expire
+    assert b.claim("r0", now=1000.0 + 2 * LEASE)  # until the holder stops renewing
+    assert not a.renew("r0") and b.renew("r0")
 
 
 def test_finish_and_start_records_one_run_and_begins_the_next_in_one_go(url):
