@@ -61,20 +61,36 @@ class Session:
 
     def slots(self) -> list[Slot]:
         resources = self.spec.resources
-        if resources.backend != "local":
-            raise ConfigError(self.path, "resources.backend", "local (this sdt runs sweeps on "
-                              "local worker processes; use `sdt-sweep worker` on each machine "
-                              "with a shared --store to spread one)", got=resources.backend)
         return make_slots(resources.devices, resources.slots.model_dump(), str(self.path))
 
     def run_ids(self) -> list[str]:
         return [t.run_id for t in self.tasks]
 
 
+def run_timeout(spec: SweepSpec, studies: list[str]) -> float | None:
+    """Seconds a run may take: the largest ``timeout`` of its studies, else
+    ``resources.timeout``; None for no limit."""
+    own = [spec.studies[s].timeout for s in studies
+           if s in spec.studies and spec.studies[s].timeout is not None]
+    return max(own) if own else spec.resources.timeout
+
+
+def planned_task(spec: SweepSpec, run, sweep_wandb: dict, refs: dict[str, str],
+                 trial: dict | None = None) -> Task:
+    """The scheduler's :class:`Task` of one planned run."""
+    from sdt.single import run_dir_for
+
+    run_dir = run_dir_for(run.config, run.kind)[1].resolve()
+    return Task(run_id=run.run_id, kind=run.kind, config=run.resolved, run_dir=str(run_dir),
+                studies=list(run.studies), deps=dict(run.deps or {}),
+                tracking=run_tracking(sweep_wandb, run.config),
+                kind_ref=refs.get(run.kind, run.kind),
+                timeout_s=run_timeout(spec, run.studies), trial=trial)
+
+
 def open_session(path: str | Path, overrides: list[str] | None = None,
                  store_url: str | None = None, force: bool = False) -> Session:
     """Load, validate and expand a sweep file and open its store (nothing is written yet)."""
-    from sdt.single import run_dir_for
     from sdt.sweep.registry import get_kind
 
     path = Path(path)
@@ -83,14 +99,7 @@ def open_session(path: str | Path, overrides: list[str] | None = None,
     sweep_wandb = spec.tracking.wandb.model_dump()
     # A user kind named by dotted path is found by that path in the workers, not by its name.
     refs = {get_kind(spec.experiment, str(path)).name: spec.experiment} if spec.experiment else {}
-    tasks = []
-    for run in plan.runs:
-        run_dir = run_dir_for(run.config, run.kind)[1].resolve()
-        tasks.append(Task(run_id=run.run_id, kind=run.kind,
-                          config=run.resolved, run_dir=str(run_dir),
-                          studies=list(run.studies), deps=dict(run.deps or {}),
-                          tracking=run_tracking(sweep_wandb, run.config),
-                          kind_ref=refs.get(run.kind, run.kind)))
+    tasks = [planned_task(spec, run, sweep_wandb, refs) for run in plan.runs]
     store = Store(resolve_url(store_url, spec.store))
     return Session(path=path, spec=spec, plan=plan, store=store, tasks=tasks,
                    retries=spec.retries, wandb=sweep_wandb)

@@ -75,6 +75,14 @@ members_table = sa.Table(
     sa.Column("position", sa.Integer),  # execution order in the sweep's plan
 )
 
+trials_table = sa.Table(
+    "study_trials", metadata,  # which runs an Optuna trial of a sweep's study is made of
+    sa.Column("sweep", sa.String(200), primary_key=True),
+    sa.Column("study", sa.String(200), primary_key=True),
+    sa.Column("trial", sa.Integer, primary_key=True),  # Optuna's trial number in the study
+    sa.Column("run_id", sa.String(64), sa.ForeignKey("runs.run_id"), primary_key=True),
+)
+
 
 def _worker_statements() -> dict:
     """The statements run for every run (claim, start, finish), built once with bound
@@ -233,6 +241,62 @@ class Store:
                     {"sweep": sweep, "run_id": e[0], "studies": json.dumps(list(e[3])),
                      "seed": e[4], "overrides": json.dumps(e[5], sort_keys=True, default=str),
                      "position": i} for i, e in enumerate(entries)])
+            # The runs of Optuna trials stay members (with their study) whatever the plan says.
+            t = trials_table.c
+            for run_id, study in conn.execute(sa.select(t.run_id, t.study).where(
+                    t.sweep == sweep).order_by(t.trial)).all():
+                self._merge_member(conn, sweep, run_id, study, None, {})
+
+    def add_trial(self, sweep: str, study: str, trial: int, entries: Iterable[tuple], *,
+                  run_dirs: dict[str, str] | None = None) -> None:
+        """Record the runs of trial ``trial`` of ``study`` (``entries`` as in :meth:`register`:
+        the trial's runs and the runs they depend on) as members of ``sweep`` tagged with the
+        study, without touching the sweep's other members."""
+        entries = list(entries)
+        now = time.time()
+        run_dirs = run_dirs or {}
+        with self.engine.begin() as conn:
+            self._insert_missing(conn, [
+                {"run_id": e[0], "kind": e[1], "config": json.dumps(e[2], sort_keys=True),
+                 "state": "pending", "attempts": 0, "executions": 0, "created": now,
+                 "run_dir": run_dirs.get(e[0])} for e in entries])
+            for e in entries:
+                self._merge_member(conn, sweep, e[0], study, e[4], e[5])
+                if study in e[3]:
+                    conn.execute(trials_table.delete().where(
+                        trials_table.c.sweep == sweep, trials_table.c.study == study,
+                        trials_table.c.trial == trial, trials_table.c.run_id == e[0]))
+                    conn.execute(trials_table.insert().values(sweep=sweep, study=study,
+                                                              trial=trial, run_id=e[0]))
+
+    def _merge_member(self, conn, sweep: str, run_id: str, study: str, seed, overrides) -> None:
+        """Make ``run_id`` a member of ``sweep`` carrying ``study`` (added to its tags)."""
+        m = members_table.c
+        row = conn.execute(sa.select(m.studies).where(m.sweep == sweep,
+                                                      m.run_id == run_id)).first()
+        if row is None:
+            last = conn.execute(sa.select(sa.func.max(m.position)).where(
+                m.sweep == sweep)).scalar()
+            conn.execute(members_table.insert().values(
+                sweep=sweep, run_id=run_id, studies=json.dumps([study]), seed=seed,
+                overrides=json.dumps(overrides, sort_keys=True, default=str),
+                position=(last or 0) + 1))
+            return
+        studies = json.loads(row[0])
+        if study not in studies:
+            conn.execute(members_table.update().where(m.sweep == sweep, m.run_id == run_id)
+                         .values(studies=json.dumps(sorted([*studies, study]))))
+
+    def trials(self, sweep: str) -> dict[str, dict[str, list[int]]]:
+        """run_id -> study -> the trial numbers it served, for a sweep's Optuna studies."""
+        t = trials_table.c
+        out: dict[str, dict[str, list[int]]] = {}
+        with self.engine.connect() as conn:
+            for run_id, study, trial in conn.execute(sa.select(t.run_id, t.study, t.trial)
+                                                     .where(t.sweep == sweep)
+                                                     .order_by(t.trial)):
+                out.setdefault(run_id, {}).setdefault(study, []).append(trial)
+        return out
 
     def _insert_missing(self, conn, rows: list[dict]) -> None:
         if not rows:
