@@ -11,7 +11,6 @@ import logging
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from sdt.errors import ConfigError
 from sdt.sweep.expand import Plan, expand
 from sdt.sweep.spec import SweepSpec, load_sweep
 from sdt.sweep.devices import Slot, make_slots
@@ -66,6 +65,18 @@ class Session:
     def run_ids(self) -> list[str]:
         return [t.run_id for t in self.tasks]
 
+    def sources(self, slots: int) -> list:
+        """Where the scheduler's runs come from: the expanded plan, then one source per
+        Optuna study (``slots``: how many runs execute at once, for ``n_parallel``)."""
+        from sdt.sweep.sources import StaticSource
+
+        sources = [StaticSource(self.tasks)]
+        if self.plan.adaptive:
+            from sdt.sweep.optuna_study import OptunaSource
+
+            sources += [OptunaSource(self, name, slots) for name in self.plan.adaptive]
+        return sources
+
 
 def run_timeout(spec: SweepSpec, studies: list[str]) -> float | None:
     """Seconds a run may take: the largest ``timeout`` of its studies, else
@@ -100,6 +111,11 @@ def open_session(path: str | Path, overrides: list[str] | None = None,
     # A user kind named by dotted path is found by that path in the workers, not by its name.
     refs = {get_kind(spec.experiment, str(path)).name: spec.experiment} if spec.experiment else {}
     tasks = [planned_task(spec, run, sweep_wandb, refs) for run in plan.runs]
+    if plan.adaptive:
+        from sdt.sweep.optuna_study import check_study
+
+        for name in plan.adaptive:
+            check_study(spec, name)
     store = Store(resolve_url(store_url, spec.store))
     return Session(path=path, spec=spec, plan=plan, store=store, tasks=tasks,
                    retries=spec.retries, wandb=sweep_wandb)
@@ -130,20 +146,22 @@ def execute(session: Session, *, code_version: str, on_update=None,
             slots: list[Slot] | None = None, rerun: bool = False,
             retry_failed: bool = False) -> Scheduler:
     """Record the plan, apply ``--rerun``/``--retry-failed`` and schedule every run that is
-    not final; returns the scheduler (``executed`` counts the runs its workers took to an
-    outcome; call its ``close()`` when done). Workers start first, so they import while the
+    not final and every trial the Optuna studies still have to run; returns the scheduler
+    (``executed`` counts the runs its workers took to an outcome, ``sources`` holds the
+    studies; call its ``close()`` when done). Workers start first, so they import while the
     plan is recorded."""
-    scheduler = Scheduler(session.store, slots or session.slots(), sweep=session.name,
+    slots = slots or session.slots()
+    scheduler = Scheduler(session.store, slots, sweep=session.name,
                           retries=session.retries, code_version=code_version,
                           on_update=on_update)
     known = session.store.states(session.run_ids())
     redo = TERMINAL if rerun else {"failed"} if retry_failed else set()
     left = sum(1 for t in session.tasks if known.get(t.run_id) not in TERMINAL - redo)
-    if left:
-        scheduler.start(left)
+    if left or session.plan.adaptive:
+        scheduler.start(max(left, len(slots) if session.plan.adaptive else 0))
     register(session)
     prepare_states(session, rerun=rerun, retry_failed=retry_failed)
-    scheduler.run(session.tasks)
+    scheduler.run(session.sources(len(slots)))  # studies open here, after the plan is in
     return scheduler
 
 
