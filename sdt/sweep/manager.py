@@ -153,7 +153,7 @@ def execute(session: Session, *, code_version: str, on_update=None,
     slots = slots or session.slots()
     scheduler = Scheduler(session.store, slots, sweep=session.name,
                           retries=session.retries, code_version=code_version,
-                          on_update=on_update)
+                          backend=session.spec.resources.backend, on_update=on_update)
     known = session.store.states(session.run_ids())
     redo = TERMINAL if rerun else {"failed"} if retry_failed else set()
     left = sum(1 for t in session.tasks if known.get(t.run_id) not in TERMINAL - redo)

@@ -41,6 +41,7 @@ from sdt.config import StrictModel, load_yaml, parse_set
 from sdt.config.load import validate
 from sdt.config.schema import TrackingSection
 from sdt.errors import ConfigError
+from sdt.sweep.backends import BACKENDS
 from sdt.sweep.params import Distribution, ValueList, is_discrete
 
 PosInt = Annotated[int, Field(gt=0)]
@@ -48,7 +49,6 @@ PosFloat = Annotated[float, Field(gt=0)]
 DEVICE = re.compile(r"^(cpu|mps|cuda(:\d+)?)$")
 NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
 MAX_POINTS = 1_000_000
-BACKENDS = ("local",)  # how runs reach processes (sdt.sweep.scheduler); dask comes later
 WANDB_FILE_KEYS = ("method", "parameters", "metric", "run_cap", "early_terminate", "program",
                    "command", "project", "entity", "description")
 
