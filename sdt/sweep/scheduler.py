@@ -225,8 +225,10 @@ class Scheduler:
                 self.states[run_id] = "pending"
 
     def _spare(self) -> bool:
+        """Whether a lane may take a second run: while more runs wait than there are lanes,
+        or while a source will hand over more (no lane then idles at the end for it)."""
         waiting = sum(1 for rid in self.todo if self.states.get(rid) in ("pending", "expired"))
-        return waiting > len(self.backend.lanes())
+        return waiting > len(self.backend.lanes()) or (waiting > 0 and not self._exhausted())
 
     def _dispatch(self, lane) -> bool:
         """Send ``lane`` the first runnable run, taking the sources in turn; False when

@@ -4,6 +4,7 @@ store's own SQLite database (opened back with ``optuna.load_study``), pruning th
 
 from __future__ import annotations
 
+import itertools
 import re
 import signal
 import time
@@ -141,3 +142,15 @@ def test_sigkill_mid_study_then_restart_completes_n_trials_none_lost_none_twice(
         assert trial.value == store.get(run_of[trial.number])["metrics"]["value"]
     rows = store.trials("s")
     assert sorted(n for per in rows.values() for n in per["tuning"]) == list(range(n_trials))
+
+
+def test_a_study_and_the_fixed_plan_take_turns_on_the_slots(folder):
+    path = sleep_sweep(folder, slots=1, seconds=0.01, studies={
+        "fixed": {"grid": {"sleep.tag": list(range(100, 106))}},
+        "tuning": optuna_study(n_trials=6, n_parallel=2)})
+    assert sdt_sweep(["run", path, "--no-progress"], folder).returncode == 0
+    runs = sorted(Store(str(folder / "sdt.db")).sweep_runs("s"), key=lambda r: r["started"])
+    order = [r["studies"][0] for r in runs]
+    assert sorted(order) == ["fixed"] * 6 + ["tuning"] * 6
+    assert set(order[:4]) == {"fixed", "tuning"}  # interleaved, not one source after the other
+    assert max(len(list(g)) for _, g in itertools.groupby(order)) <= 3
