@@ -226,13 +226,8 @@ class Store:
         the sweep's members: ``entries`` are ``(run_id, kind, config_dict, studies, seed,
         overrides)`` in execution order. Existing run records keep their state."""
         entries = list(entries)
-        now = time.time()
-        run_dirs = run_dirs or {}
-        rows = [{"run_id": e[0], "kind": e[1], "config": json.dumps(e[2], sort_keys=True),
-                 "state": "pending", "attempts": 0, "executions": 0, "created": now,
-                 "run_dir": run_dirs.get(e[0])} for e in entries]
         with self.engine.begin() as conn:
-            self._insert_missing(conn, rows)
+            self._insert_missing(conn, _new_rows(entries, run_dirs))
             if sweep is None:
                 return
             conn.execute(members_table.delete().where(members_table.c.sweep == sweep))
@@ -253,13 +248,8 @@ class Store:
         the trial's runs and the runs they depend on) as members of ``sweep`` tagged with the
         study, without touching the sweep's other members."""
         entries = list(entries)
-        now = time.time()
-        run_dirs = run_dirs or {}
         with self.engine.begin() as conn:
-            self._insert_missing(conn, [
-                {"run_id": e[0], "kind": e[1], "config": json.dumps(e[2], sort_keys=True),
-                 "state": "pending", "attempts": 0, "executions": 0, "created": now,
-                 "run_dir": run_dirs.get(e[0])} for e in entries])
+            self._insert_missing(conn, _new_rows(entries, run_dirs))
             for e in entries:
                 self._merge_member(conn, sweep, e[0], study, e[4], e[5])
                 if study in e[3]:
@@ -492,6 +482,14 @@ class Store:
         with self.engine.connect() as conn:
             return [r[0] for r in conn.execute(
                 sa.select(members_table.c.sweep).distinct().order_by(members_table.c.sweep))]
+
+
+def _new_rows(entries: list[tuple], run_dirs: dict[str, str] | None) -> list[dict]:
+    """Run records for ``(run_id, kind, config, ...)`` entries, as new ``pending`` runs."""
+    now, run_dirs = time.time(), run_dirs or {}
+    return [{"run_id": e[0], "kind": e[1], "config": json.dumps(e[2], sort_keys=True),
+             "state": "pending", "attempts": 0, "executions": 0, "created": now,
+             "run_dir": run_dirs.get(e[0])} for e in entries]
 
 
 def _json_default(value):
