@@ -206,6 +206,7 @@ class OptunaSource(Source):
         self.ready: list = []  # tasks made, not yet taken
         self.asked = 0
         self.told = 0
+        self._spent = False
         self._adopt()
 
     # -------------------------------------------------------------- Source
@@ -231,11 +232,15 @@ class OptunaSource(Source):
     # -------------------------------------------------------------- trials
 
     def _budget_left(self) -> bool:
-        if self.block.timeout is not None and time.time() - self.started > self.block.timeout:
+        """Whether to ask another trial; once spent, spent for good (trials only add up, time
+        only passes), so the study is not queried again."""
+        if self._spent:
             return False
-        if self.block.sampler == "grid" and self.study.sampler.is_exhausted(self.study):
-            return False
-        return self._count() < self.block.n_trials
+        self._spent = (
+            (self.block.timeout is not None and time.time() - self.started > self.block.timeout)
+            or (self.block.sampler == "grid" and self.study.sampler.is_exhausted(self.study))
+            or self._count() >= self.block.n_trials)
+        return not self._spent
 
     def _count(self) -> int:
         """Trials the study holds (every manager's): what ``n_trials`` counts."""

@@ -14,7 +14,7 @@ from optuna.trial import TrialState
 
 from sdt.cli import main
 from sdt.sweep.store import Store
-from sweep_files import executions, sdt_sweep, sleep_sweep, start_sdt_sweep
+from sweep_files import env, executions, sdt_sweep, sleep_sweep, start_sdt_sweep
 
 
 def optuna_study(**block) -> dict:
@@ -154,3 +154,16 @@ def test_a_study_and_the_fixed_plan_take_turns_on_the_slots(folder):
     assert sorted(order) == ["fixed"] * 6 + ["tuning"] * 6
     assert set(order[:4]) == {"fixed", "tuning"}  # interleaved, not one source after the other
     assert max(len(list(g)) for _, g in itertools.groupby(order)) <= 3
+
+
+def test_the_manager_of_a_study_never_imports_torch(folder):
+    import subprocess
+    import sys
+
+    path = sleep_sweep(folder, seconds=0.0, studies={"tuning": optuna_study(n_trials=3)})
+    code = ("import sys; from sdt.cli import main; rc = main(['run', sys.argv[1], "
+            "'--no-progress']); print(rc, 'torch' in sys.modules)")
+    out = subprocess.run([sys.executable, "-c", code, str(path)], capture_output=True,
+                         text=True, cwd=folder, env=env(folder),
+                         timeout=120)
+    assert out.stdout.strip().splitlines()[-1] == "0 False", out.stdout + out.stderr
