@@ -132,9 +132,17 @@ def study_name(sweep: str, study: str) -> str:
 
 
 def storage(url: str):
-    """Optuna's RDB storage on the store's URL (SQLite waits for the writer like the store)."""
-    kwargs = {"connect_args": {"timeout": 60}} if url.startswith("sqlite") else {}
-    return optuna.storages.RDBStorage(url, engine_kwargs=kwargs)
+    """Optuna's RDB storage on the store's URL; on SQLite its connections get the store's
+    settings (:func:`sdt.sweep.store.sqlite_pragmas`), so the two writers share one file
+    without waiting on each other's disk syncs."""
+    if not url.startswith("sqlite"):
+        return optuna.storages.RDBStorage(url)
+    from sdt.sweep.store import sqlite_pragmas
+
+    rdb = optuna.storages.RDBStorage(url, engine_kwargs={"connect_args": {"timeout": 60}})
+    sqlite_pragmas(rdb.engine, wal=url not in ("sqlite://", "sqlite:///:memory:"))
+    rdb.engine.dispose()  # connections opened while creating the tables: opened again, set
+    return rdb
 
 
 def check_study(spec, name: str) -> None:

@@ -155,17 +155,24 @@ def _engine(url: str) -> sa.Engine:
         poolclass=sa.pool.StaticPool if memory else sa.pool.QueuePool,
     )
 
+    sqlite_pragmas(engine, wal=not memory)
+    return engine
+
+
+def sqlite_pragmas(engine: sa.Engine, wal: bool = True) -> None:
+    """Settings for every SQLite connection of ``engine`` (the store's, and Optuna's on the same
+    file): WAL, so readers never block the writer; synchronous=NORMAL, so a commit does not
+    wait for the disk (a crash of the machine may lose the last commits, never corrupts);
+    busy_timeout, so writers queue instead of failing."""
+
     @sa.event.listens_for(engine, "connect")
     def _pragmas(dbapi_conn, _record):
-        # WAL: readers never block the writer; busy_timeout: writers queue instead of failing.
         cur = dbapi_conn.cursor()
-        if not memory:
+        if wal:
             cur.execute("PRAGMA journal_mode=WAL")
         cur.execute("PRAGMA synchronous=NORMAL")
         cur.execute("PRAGMA busy_timeout=60000")
         cur.close()
-
-    return engine
 
 
 def _owner_pid(owner: str | None) -> tuple[str | None, int | None]:
