@@ -22,7 +22,10 @@ How the odd cases go:
 - Interrupted studies resume: trials left ``RUNNING`` by a manager that died are taken over
   (their run is found by config hash: told from the store if it completed meanwhile, else run
   again under the same trial), so a study ends with exactly ``n_trials`` trials, none lost and
-  none counted twice. This differs from Optuna's RetryFailedTrialCallback (fail the trial,
+  none counted twice (a trial whose manager died inside ``ask``, before its parameters were
+  set, never ran: it is failed, marked ``sdt_never_ran`` and not counted). Several managers (``sdt-sweep worker``) share one study the same way;
+  each counts the study's trials before it asks, so two asking at the same moment can each
+  add one beyond ``n_trials`` (as with Optuna's own MaxTrialsCallback). This differs from Optuna's RetryFailedTrialCallback (fail the trial,
   enqueue a copy) on purpose: the copy would count against ``n_trials`` twice.
 - A run that fails (or ends ``nan``/``oom``) makes its trial ``FAIL``, with the run's error as
   the trial's ``error`` user attribute.
@@ -47,6 +50,8 @@ log = logging.getLogger(__name__)
 optuna.logging.set_verbosity(optuna.logging.WARNING)
 
 FAILED_STATES = ("failed", "nan", "oom")
+NEVER_RAN = "sdt_never_ran"  # user attribute of a trial whose manager died inside ``ask``
+ASK_GRACE_S = 5.0  # an ask takes milliseconds: a trial this old without its params is orphaned
 
 
 # ----------------------------------------------------------------------------- registries
@@ -135,13 +140,23 @@ def storage(url: str):
     """Optuna's RDB storage on the store's URL; on SQLite its connections get the store's
     settings (:func:`sdt.sweep.store.sqlite_pragmas`), so the two writers share one file
     without waiting on each other's disk syncs."""
-    if not url.startswith("sqlite"):
-        return optuna.storages.RDBStorage(url)
-    from sdt.sweep.store import sqlite_pragmas
+    import sqlalchemy as sa
 
-    rdb = optuna.storages.RDBStorage(url, engine_kwargs={"connect_args": {"timeout": 60}})
-    sqlite_pragmas(rdb.engine, wal=url not in ("sqlite://", "sqlite:///:memory:"))
-    rdb.engine.dispose()  # connections opened while creating the tables: opened again, set
+    sqlite = url.startswith("sqlite")
+    kwargs = {"connect_args": {"timeout": 60}} if sqlite else {}
+    for attempt in range(5):  # two managers creating Optuna's tables at once: one wins
+        try:
+            rdb = optuna.storages.RDBStorage(url, engine_kwargs=kwargs)
+            break
+        except (sa.exc.IntegrityError, sa.exc.OperationalError):
+            if attempt == 4:
+                raise
+            time.sleep(0.2 * (attempt + 1))
+    if sqlite:
+        from sdt.sweep.store import sqlite_pragmas
+
+        sqlite_pragmas(rdb.engine, wal=url not in ("sqlite://", "sqlite:///:memory:"))
+        rdb.engine.dispose()  # connections opened while creating the tables: opened again
     return rdb
 
 
@@ -215,11 +230,14 @@ class OptunaSource(Source):
         self.asked = 0
         self.told = 0
         self._spent = False
+        self._watched: dict[int, int] = {}  # trial id -> number: running, runs not recorded
         self._adopt()
 
     # -------------------------------------------------------------- Source
 
     def take(self, states: dict[str, str]) -> list:
+        if self._watched:
+            self._check_watched()
         while len(self.by_number) < self.n_parallel and self._budget_left():
             self._ask()
         tasks, self.ready = self.ready, []
@@ -235,7 +253,8 @@ class OptunaSource(Source):
                 self._tell(number, entry)
 
     def exhausted(self) -> bool:
-        return not self.by_number and not self.ready and not self._budget_left()
+        return (not self.by_number and not self.ready and not self._watched
+                and not self._budget_left())
 
     # -------------------------------------------------------------- trials
 
@@ -251,8 +270,9 @@ class OptunaSource(Source):
         return not self._spent
 
     def _count(self) -> int:
-        """Trials the study holds (every manager's): what ``n_trials`` counts."""
-        return len(self.study.get_trials(deepcopy=False))
+        """Trials the study holds (every manager's) but those that never ran: what
+        ``n_trials`` counts."""
+        return sum(not t.user_attrs.get(NEVER_RAN) for t in self.study.get_trials(deepcopy=False))
 
     def _ask(self) -> None:
         trial = self.study.ask(self.distributions)
@@ -260,10 +280,38 @@ class OptunaSource(Source):
         self._follow(trial.number, trial._trial_id, trial.params)
 
     def _adopt(self) -> None:
-        """Take over the trials an interrupted manager left running (see the docstring)."""
+        """Follow the trials the study holds as running (see the module docstring)."""
         for frozen in self.study.get_trials(deepcopy=False, states=(TrialState.RUNNING,)):
-            log.info("study %s: taking over trial %d left running", self.name, frozen.number)
+            self._take_over(frozen)
+
+    def _take_over(self, frozen) -> None:
+        """A running trial this manager did not ask. With all its parameters set, its runs
+        are known (by config hash): they are followed, told when they end whoever executes
+        them, and executed here if no one holds them (two managers that follow one trial
+        make the same runs, which their claims execute once). Without them, it is being
+        asked by another manager right now, unless it is older than ``ASK_GRACE_S``: then
+        that manager died in the middle of ``ask``; the trial never ran, and it is failed and
+        marked ``sdt_never_ran`` (not counted in ``n_trials``). Until then it is watched."""
+        self._watched.pop(frozen._trial_id, None)
+        if set(frozen.params) == set(self.distributions):
+            log.info("study %s: following trial %d left running", self.name, frozen.number)
             self._follow(frozen.number, frozen._trial_id, frozen.params)
+            return
+        age = time.time() - frozen.datetime_start.timestamp() if frozen.datetime_start else 0.0
+        if age < ASK_GRACE_S:
+            self._watched[frozen._trial_id] = frozen.number
+            return
+        self.study._storage.set_trial_user_attr(frozen._trial_id, NEVER_RAN, True)
+        self.study.tell(frozen.number, state=TrialState.FAIL, skip_if_finished=True)
+        self._spent = False  # it was counted: the budget has one trial more than it seemed
+
+    def _check_watched(self) -> None:
+        for trial_id in list(self._watched):
+            frozen = self.study._storage.get_trial(trial_id)
+            if frozen.state.is_finished():
+                del self._watched[trial_id]
+            else:
+                self._take_over(frozen)
 
     def _follow(self, number: int, trial_id: int, params: dict) -> None:
         """Make the runs of a trial, record them, queue them, and wait for their outcomes."""
