@@ -10,7 +10,6 @@ import time
 
 import psutil
 import pytest
-import sqlalchemy as sa
 
 from sdt.sweep.store import Store, runs_table
 from sweep_files import env, executions, sdt_sweep, sleep_sweep, start_sdt_sweep
