@@ -179,6 +179,23 @@ def check_study(spec, name: str) -> None:
                           "compare?)", got=block.pruner)
     make_sampler(block, 0, spec.file, where)
     make_pruner(block.pruner, block.pruner_options, spec.file, where)
+    from sdt.sweep.expand import _Resolver
+
+    # A key that does not exist for the resolved config is an error now, not at trial 0.
+    corner = {key: dist.low if dist.low is not None else dist.values[0]
+              for key, dist in block.params.items()}
+    corner = {k: int(v) if block.params[k].type == "int" else v for k, v in corner.items()}
+    trial_point(spec, name, _Resolver(spec, kind), corner)
+
+
+def trial_point(spec, name: str, resolver, params: dict):
+    """The point a trial's ``params`` make (baseline first) resolved to ``(point, config,
+    dump, touched)`` by the expansion's resolver."""
+    from sdt.sweep.expand import BASELINE, _Point
+
+    origin = {**dict.fromkeys(spec.baseline, BASELINE),
+              **dict.fromkeys(params, f"studies.{name}.optuna.params")}
+    return resolver.resolve(_Point({**spec.baseline, **params}, origin), name)
 
 
 # ----------------------------------------------------------------------------- the source
@@ -315,14 +332,11 @@ class OptunaSource(Source):
 
     def _follow(self, number: int, trial_id: int, params: dict) -> None:
         """Make the runs of a trial, record them, queue them, and wait for their outcomes."""
-        from sdt.sweep.expand import BASELINE, PlannedRun, _dependencies, _Point
+        from sdt.sweep.expand import PlannedRun, _dependencies
         from sdt.sweep.manager import planned_task
 
         spec, resolver = self.session.spec, self.resolver
-        origin = {**dict.fromkeys(spec.baseline, BASELINE),
-                  **dict.fromkeys(params, f"{self.where}.params")}
-        point, config, dump, touched = resolver.resolve(
-            _Point({**spec.baseline, **params}, origin), self.name)
+        point, config, dump, touched = trial_point(spec, self.name, resolver, params)
         runs = []
         for seed in spec.seeds or [None]:
             c, d, t = (config, dump, touched) if seed is None else resolver.seeded(

@@ -187,3 +187,21 @@ def test_two_managers_share_one_study(folder):
         [run_id] = trial.user_attrs["sdt_runs"]
         assert trial.value == store.get(run_id)["metrics"]["value"]
     assert set(executions(folder).values()) == {1}  # no run executed by both
+
+
+def test_study_mistakes_are_refused_before_anything_runs(folder, capsys):
+    cases = {
+        "studies.tuning.optuna.params.sleep.nope: unknown key":
+            optuna_study(n_trials=2, params={"sleep.nope": {"float": [0, 1]}}),
+        "studies.tuning.optuna.sampler_options: expected options of the tpe sampler":
+            optuna_study(n_trials=2, sampler_options={"n_startup": 3}),
+        "studies.tuning.optuna.pruner_options: expected options of the percentile pruner":
+            optuna_study(n_trials=2, pruner="percentile", pruner_options={"n_startup_trials": 1}),
+    }
+    for i, (message, study) in enumerate(cases.items()):
+        path = sleep_sweep(folder, name=f"bad{i}", studies={"tuning": study})
+        rc = main(["run", str(path), "--dry-run"])
+        err = capsys.readouterr().err
+        assert rc == 2 and message in err, err
+        assert err.count("\n") == 1 and "Traceback" not in err
+    assert not (folder / "sdt.db").exists() and not executions(folder)
