@@ -23,6 +23,12 @@ def run_dir_for(config, kind: str) -> tuple[str, Path]:
     return run_id, Path(getattr(config, "output_dir", "runs")) / kind / f"{safe}-{run_id}"
 
 
+def default_store(config, store_url: str | None = None) -> str:
+    """The store a run outside a sweep is recorded in: ``store_url``, else ``sdt.db`` in the
+    config's ``output_dir`` (``runs/sdt.db`` for the default ``runs``, the sweeps' default)."""
+    return store_url or str(Path(getattr(config, "output_dir", None) or "runs") / "sdt.db")
+
+
 def single_task(config, kind: str, *, resume: bool = False,
                 deps: dict[str, Path] | None = None) -> RunTask:
     """The :class:`RunTask` of a run outside a sweep: W&B settings and tags from its config."""
@@ -44,7 +50,7 @@ def run_single(run_fn: Callable, config, kind: str, *, resume: bool = False,
                as_json: bool = False, device: str | None = None,
                deps: dict[str, Path] | None = None, store_url: str | None = None) -> int:
     """Execute one run here (again, if the store has it final already) and record it in the
-    store at ``store_url`` (default ``runs/sdt.db``). Exit code 0 when it completed."""
+    store at ``store_url`` (default: :func:`default_store`). Exit code 0 when it completed."""
     from rich.console import Console
     from rich.table import Table
 
@@ -54,7 +60,7 @@ def run_single(run_fn: Callable, config, kind: str, *, resume: bool = False,
 
     task = single_task(config, kind, resume=resume, deps=deps)
     console = Console(stderr=as_json)
-    store = Store(store_url)
+    store = Store(default_store(config, store_url))
     try:
         register_single(store, task)
         store.reset([task.run_id], TERMINAL)  # an explicit command runs it again

@@ -25,14 +25,15 @@ def ensure_completed(kind_name: str, config, store_url: str | None = None, *,
     - running elsewhere: waits for it (and takes it over if its lease expires);
     - pending, or ended ``failed``/``nan``/``oom``/``pruned`` earlier: executed here once.
 
+    ``store_url`` defaults to ``sdt.db`` in the config's ``output_dir`` (``runs/sdt.db``).
     Raises :class:`UserError` when the run does not complete, naming its error and log.
     """
     from sdt.runner import run_once
-    from sdt.single import single_task
+    from sdt.single import default_store, single_task
     from sdt.sweep.registry import get_kind
 
     task = single_task(config, kind_name)
-    store = Store(store_url)
+    store = Store(default_store(config, store_url))
     try:
         register_single(store, task)
         retried = False

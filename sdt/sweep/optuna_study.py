@@ -22,11 +22,13 @@ How the odd cases go:
 - Interrupted studies resume: trials left ``RUNNING`` by a manager that died are taken over
   (their run is found by config hash: told from the store if it completed meanwhile, else run
   again under the same trial), so a study ends with exactly ``n_trials`` trials, none lost and
-  none counted twice (a trial whose manager died inside ``ask``, before its parameters were
-  set, never ran: it is failed, marked ``sdt_never_ran`` and not counted). Several managers (``sdt-sweep worker``) share one study the same way;
-  each counts the study's trials before it asks, so two asking at the same moment can each
-  add one beyond ``n_trials`` (as with Optuna's own MaxTrialsCallback). This differs from Optuna's RetryFailedTrialCallback (fail the trial,
-  enqueue a copy) on purpose: the copy would count against ``n_trials`` twice.
+  none counted twice. This differs from Optuna's RetryFailedTrialCallback (fail the trial,
+  enqueue a copy) on purpose: the copy would count against ``n_trials`` twice. A trial whose
+  manager died inside ``ask``, before its parameters were set, never ran: it is failed,
+  marked ``sdt_never_ran`` and not counted.
+- Several managers (``sdt-sweep worker``) share one study the same way; each counts the
+  study's trials before it asks, so two asking at the same moment can each add one beyond
+  ``n_trials`` (as with Optuna's own MaxTrialsCallback).
 - A run that fails (or ends ``nan``/``oom``) makes its trial ``FAIL``, with the run's error as
   the trial's ``error`` user attribute.
 """
@@ -419,7 +421,8 @@ def trial_reporter(trial: dict):
     """``ctx.pruner`` for the run of an Optuna trial, in the process that executes it: report
     ``(step, value)`` to the trial and ask the study's pruner whether to stop."""
     pruner = trial["pruner"]
-    key = (trial["storage"], trial["study"], pruner["name"], repr(sorted(pruner["options"].items())))
+    key = (trial["storage"], trial["study"], pruner["name"],
+           repr(sorted(pruner["options"].items())))
     study = _STUDIES.get(key)
     if study is None:
         study = _STUDIES[key] = optuna.load_study(

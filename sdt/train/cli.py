@@ -28,7 +28,7 @@ def register(app: typer.Typer) -> None:
         store: str = typer.Option(None, "--store",
                                   help="Store (SQLite path or SQLAlchemy URL) that records the "
                                        "run, so sweeps and searches that need it reuse it "
-                                       "(default runs/sdt.db)."),
+                                       "(default: sdt.db in the config's output_dir)."),
     ) -> int:
         """Train a time-series LM from an experiment config.
 
