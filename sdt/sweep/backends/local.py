@@ -163,6 +163,7 @@ class LocalPool(Backend):
         self._selector: selectors.BaseSelector | None = None
         self._exiting: list[_Worker] = []  # told to exit, not yet reaped (see close)
         self._startup_failures = 0
+        self.spawned = 0  # processes started, replacements included
 
     @property
     def started(self) -> bool:
@@ -176,6 +177,7 @@ class LocalPool(Backend):
             self._spawn(slot)
 
     def _spawn(self, slot: Slot) -> _Worker:
+        self.spawned += 1
         worker = _Worker(slot, self.store, self.code_version, self.log_dir)
         self.workers.append(worker)
         self._selector.register(worker.fd, selectors.EVENT_READ, worker)
