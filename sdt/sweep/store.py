@@ -7,8 +7,8 @@ the run counts as done only when its record says ``completed``.
 
 Claims are conditional updates (``UPDATE ... WHERE state = 'pending' OR (state = 'running'
 AND lease expired)``), so of two managers racing for one run exactly one sees a row count of
-one. The manager that holds a claim renews its lease with heartbeats; a record whose lease
-ran out, or whose manager process on this host is gone, is claimed again.
+one. The process that executes a run renews its lease (:meth:`Store.renew`); a record whose
+lease ran out, or whose manager process on this host is gone, is claimed again.
 
 >>> store = Store("sqlite://")                       # in memory, for a quick look
 >>> store.register("demo", [("a1", "sleep", {"sleep": {"seconds": 0}}, ["s"], 0, {})])
@@ -335,14 +335,6 @@ class Store:
             return conn.execute(_WORKER_STATEMENTS["claim"], {
                 "b_run_id": run_id, "b_owner": self.owner, "b_host": self.host, "b_now": now,
                 "b_lease_expires": now + self.lease_s}).rowcount == 1
-
-    def heartbeat(self, now: float | None = None) -> int:
-        """Renew the lease of every run this owner holds; returns how many it still holds."""
-        now = time.time() if now is None else now
-        with self.engine.begin() as conn:
-            return conn.execute(runs_table.update().where(
-                runs_table.c.owner == self.owner, runs_table.c.state == "running",
-            ).values(heartbeat=now, lease_expires=now + self.lease_s)).rowcount
 
     def renew(self, run_id: str, now: float | None = None) -> bool:
         """Renew the lease of one run (from the process executing it); False when this owner
