@@ -111,7 +111,8 @@ def register(app: typer.Typer) -> None:
                                       help="Show the progress bar."),
     ) -> None:
         """Expand a sweep, skip what the store says is completed, run the rest on the device
-        slots, record every outcome; exit 1 if any run failed.
+        slots, record every outcome; exit 1 if any run failed. Optuna studies ask trials as
+        slots free up until they hold n_trials, and print their Pareto front (or best trial).
 
         Resumable: killing it (even with SIGKILL) loses no completed result; run it again to
         finish. Example: sdt-sweep run sweeps/ablation.yaml --set dataset.num_samples_test=64
