@@ -1,6 +1,9 @@
-"""Search throughput: each tree method's NFE per second against (a) the raw batched forward
-ceiling of the same model at the same batch sizes with a KV cache and (b) a naive policy
-without cache or batching, all measured in this one run.
+"""Search throughput in the default configuration (no special flags: one rollout per new leaf,
+the queries' trees in lockstep ``search.query_batch`` at a time): each tree method's NFE per
+second against (a) the raw batched forward ceiling of the same model at the same batch sizes
+with a KV cache and (b) a naive policy without cache or batching; and the time of one
+ablation search run (sadt, 10 rollouts, k 3, 16 queries) one query at a time against in
+lockstep. All measured in this one run.
 
     python bench/search_throughput.py [--run-dir runs/train/tiny-<hash>] [--device cuda]
 
@@ -25,7 +28,7 @@ import torch
 from pydantic import TypeAdapter
 
 from sdt.config.search import SearchSection
-from sdt.search import TREE_METHODS, LMPolicy, SADTState, run_search
+from sdt.search import TREE_METHODS, LMPolicy, SADTState, run_searches
 from sdt.search.policy import Policy, sequential_rollout
 
 
@@ -40,28 +43,35 @@ class NaivePolicy(Policy):
         self.device = next(lm.parameters()).device
 
     @torch.no_grad()
-    def _one(self, prefix):
+    def _one(self, slot, prefix):
+        embeds, mask = self.prompts[slot]
         tok = self.lm.get_input_embeddings()(torch.tensor([list(prefix)], dtype=torch.long,
                                                           device=self.device))
-        x = torch.cat([self.embeds, tok.to(self.embeds.dtype)], 1)
-        m = torch.cat([self.mask, torch.ones(1, len(prefix), dtype=torch.long,
+        x = torch.cat([embeds, tok.to(embeds.dtype)], 1)
+        m = torch.cat([mask, torch.ones(1, len(prefix), dtype=torch.long,
                                              device=self.device)], 1)
         out = self.lm(inputs_embeds=x, attention_mask=m, position_ids=(m.cumsum(-1) - 1)
                       .clamp_min(0), output_hidden_states=True, logits_to_keep=1)
         return (torch.log_softmax(out.logits[0, -1].float(), -1).cpu().numpy(),
                 out.hidden_states[-1][0, -1].float().cpu().numpy())
 
-    def _prefill(self, query):
-        self.embeds, self.mask = (t.to(self.device) for t in query)
-        return self._one(())
-
-    def _dists(self, prefixes):
-        rows = [self._one(p) for p in prefixes]
+    def _prefill(self, queries):
+        self.prompts = [tuple(t.to(self.device) for t in q) for q in queries]
+        rows = [self._one(slot, ()) for slot in range(len(queries))]
         return np.stack([r[0] for r in rows]), np.stack([r[1] for r in rows])
 
-    def _rollout(self, prefixes, first_logp, horizon, temperature, rng):
-        return sequential_rollout(self._one, self.eos_id, prefixes, first_logp, horizon,
-                                  temperature, rng)
+    def _dists(self, slots, prefixes):
+        rows = [self._one(s, p) for s, p in zip(slots, prefixes)]
+        return np.stack([r[0] for r in rows]), np.stack([r[1] for r in rows])
+
+    def _rollout(self, slots, prefixes, first_logp, horizon, temperature, rng):
+        out, eos = [], []
+        for slot, prefix, logp in zip(slots, prefixes, first_logp):
+            y, e = sequential_rollout(lambda p, s=slot: self._one(s, p), self.eos_id, [prefix],
+                                      [logp], horizon, temperature, rng)
+            out += y
+            eos += e
+        return out, eos
 
 
 def build_model(args):
@@ -124,24 +134,23 @@ def reward(ys):
     return np.array([-float(np.mean(y)) / 1000 if y else 0.0 for y in ys])
 
 
-def config(method, args):
+def config(method, args, **extra):
     cfg = {"method": method, "max_new_tokens": args.horizon, "num_rollouts": args.rollouts,
-           "expansion_k": args.k, "parallel_rollouts": args.parallel}
+           "expansion_k": args.k, **extra}
     if method == "sadt":
         cfg["value_head"] = {"train_steps": 0}  # the bench measures search, not training
     return TypeAdapter(SearchSection).validate_python(cfg)
 
 
-def measure(policy, method, args, queries, rng):
-    cfg = config(method, args)
+def measure(policy, method, args, queries, rng, **extra):
+    """(NFE, seconds) of searching ``queries`` with the default config (plus ``extra``)."""
+    cfg = config(method, args, **extra)
     state = SADTState.from_config(cfg, policy.hidden_size) if method == "sadt" else None
-    nfe = 0.0
     sync(args.device)
     start = CLOCK()
-    for q in queries:
-        nfe += run_search(policy, q, reward, cfg, rng, state=state).stats["nfe"]
+    res = run_searches(policy, queries, [reward] * len(queries), cfg, rng, state=state)
     sync(args.device)
-    return nfe, CLOCK() - start
+    return sum(r.stats["nfe"] for r in res), CLOCK() - start
 
 
 def main():
@@ -149,11 +158,10 @@ def main():
     ap.add_argument("--run-dir", default=None)
     ap.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
     ap.add_argument("--prompt-len", type=int, default=160)
-    ap.add_argument("--horizon", type=int, default=32)
-    ap.add_argument("--rollouts", type=int, default=20)
+    ap.add_argument("--horizon", type=int, default=56, help="the forecast configs' H")
+    ap.add_argument("--rollouts", type=int, default=10)
     ap.add_argument("--k", type=int, default=3)
-    ap.add_argument("--parallel", type=int, default=8, help="search.parallel_rollouts")
-    ap.add_argument("--queries", type=int, default=3)
+    ap.add_argument("--queries", type=int, default=16, help="an ablation run's queries")
     ap.add_argument("--naive-queries", type=int, default=1)
     ap.add_argument("--threads", type=int, default=1)
     ap.add_argument("--repeats", type=int, default=2)
@@ -165,7 +173,8 @@ def main():
     lm, eos, what = build_model(args)
     print(f"model: {what}; device {args.device}; prompt {args.prompt_len} embeddings, "
           f"H={args.horizon}, num_rollouts={args.rollouts}, expansion_k={args.k}, "
-          f"parallel_rollouts={args.parallel}; clock {CLOCK.__name__}")
+          f"{args.queries} queries, otherwise the default search config; clock "
+          f"{CLOCK.__name__}")
     gen = torch.Generator().manual_seed(0)
     dtype = next(lm.parameters()).dtype
     queries = [(torch.randn(1, args.prompt_len, lm.config.hidden_size, generator=gen)
@@ -186,13 +195,25 @@ def main():
                                                 args.device, reps=5)
         ceiling = sum(policy.batch_log) / sum(step_cache[b] for b in policy.batch_log)
         naive_nfe, naive_secs = measure(NaivePolicy(lm, eos), method, args,
-                                        queries[: args.naive_queries], np.random.default_rng(0))
+                                        queries[: args.naive_queries], np.random.default_rng(0),
+                                        query_batch=1)
         rate, naive = nfe / secs, naive_nfe / naive_secs
         mean_rows = sum(policy.batch_log) / len(policy.batch_log)
         print(f"{method:10s} nfe/s {rate:9.1f}  ceiling {ceiling:9.1f}  ratio_vs_ceiling "
               f"{rate / ceiling:5.2f}  naive {naive:8.1f}  ratio_vs_naive {rate / naive:6.2f}  "
               f"(mean rows/forward {mean_rows:.2f}, nfe/query {nfe / len(queries):.0f})")
         worst = min(worst, rate / ceiling)
+    # One ablation search run (sadt at the ablation's centre), before and after lockstep.
+    times = {}
+    for window in (1, None):
+        extra = {"query_batch": window} if window else {}
+        times[window] = min(measure(LMPolicy(lm, eos), "sadt", args, queries,
+                                    np.random.default_rng(0), **extra)[1]
+                            for _ in range(args.repeats))
+    print(f"ablation search run (sadt, {args.rollouts} rollouts, k {args.k}, {args.queries} "
+          f"queries): one query at a time {times[1]:.2f} s, in lockstep (query_batch "
+          f"{config('sadt', args).query_batch}) {times[None]:.2f} s: "
+          f"{times[1] / times[None]:.1f}x faster")
     print(f"search_nfe_ratio_vs_ceiling: {worst:.3f}")
 
 

@@ -21,6 +21,7 @@ app = typer.Typer(
         "  sdt-sweep run sweeps/ablation.yaml --dry-run     # what would run\n\n"
         "  sdt-sweep run sweeps/ablation.yaml               # run it (resumable)\n\n"
         "  sdt-sweep status sadt-ablation                   # progress per study\n\n"
+        "  sdt-sweep report sadt-ablation                   # HTML + Markdown report\n\n"
         "Every config value can be overridden with --set dotted.key=value."
     ),
     no_args_is_help=True,
@@ -36,11 +37,12 @@ def _root() -> None:
 
 
 def _register() -> None:
+    from sdt.report import cli as report_cli
     from sdt.search import cli as search_cli
     from sdt.sweep import cli as sweep_cli
     from sdt.train import cli as train_cli
 
-    for module in (train_cli, search_cli, sweep_cli):
+    for module in (train_cli, search_cli, sweep_cli, report_cli):
         module.register(app)
 
 

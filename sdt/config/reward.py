@@ -3,7 +3,11 @@
 - ``forecast``: r = w_band·band + w_level·level + w_oracle·oracle − gamma·D(PSD(forecast),
   PSD(history)); unparseable or short text gets ``invalid`` instead.
 - ``tsqa``: r = w_verifier·verifier + w_oracle·oracle; no option found gets ``invalid``.
-- ``user``: ``fn: package.module:function`` called as ``fn(texts, sample, **params)``.
+- ``user``: ``fn: package.module:function`` called as ``fn(texts, sample, **params)``;
+  ``sample`` is what a deployed reward could see (prompt, series, history, scale, horizon,
+  options, task: :func:`sdt.search.rewards.base.deployed_view`), never the truth, unless
+  ``oracle: true`` marks the reward as an upper bound (then it gets the whole sample, truth
+  included, and the run's ``uses_oracle`` is 1). A non-finite value scores ``invalid``.
 
 ``kind`` may be left out: it follows the data set (forecast -> ``forecast``; tsqa, har, jsonl
 -> ``tsqa``), or is ``user`` when ``fn`` is given (see :class:`sdt.config.search_run`).
@@ -104,6 +108,8 @@ class UserReward(StrictModel):
     kind: Literal["user"] = "user"
     fn: str
     params: dict[str, Any] = {}
+    oracle: bool = False  # True: fn sees the truth (future, gold, answer): for upper bounds only
+    invalid: float = -10.0  # r of a text fn scores NaN or ±inf (the raw value is the user term)
 
     @field_validator("fn")
     @classmethod
@@ -119,6 +125,9 @@ RewardSection = Annotated[Union[ForecastReward, TSQAReward, UserReward],
 
 
 def uses_oracle(reward) -> bool:
-    """Whether the reward looks at the truth (its results are upper bounds, not methods)."""
+    """Whether the reward looks at the truth (its results are upper bounds, not methods): a
+    built-in reward with a non-zero ``weights.oracle``, or a user reward marked ``oracle``."""
+    if getattr(reward, "oracle", False) is True:
+        return True
     weights = getattr(reward, "weights", None)
     return bool(weights is not None and getattr(weights, "oracle", 0.0) != 0.0)

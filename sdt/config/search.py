@@ -26,6 +26,10 @@ NonNegFloat = Annotated[float, Field(ge=0)]
 class _Base(StrictModel):
     # H counts generated tokens only, never the prompt.
     max_new_tokens: PosInt = 64
+    # Queries whose searches advance in lockstep, their rows sharing each forward call (each
+    # tree stays strictly sequential, so results per tree are what they would be alone).
+    # ``sadt``'s value head learns from the trees of earlier windows: 1 = after every query.
+    query_batch: PosInt = 8
 
 
 class _Sampled(_Base):
@@ -44,8 +48,9 @@ class _Budget(_Sampled):
 
 class _Tree(_Budget):
     expansion_k: PosInt = 3
-    # Rollouts per iteration, run as one batch (the paths are chosen from the same tree state;
-    # 1 = strictly sequential). ``num_rollouts`` stays the total.
+    # Rollouts that evaluate each new leaf, in one batch (its estimate is their soft mean; an
+    # output ending there is resampled among them by exp(lam r)). ``num_rollouts`` stays the
+    # total budget.
     parallel_rollouts: PosInt = 1
 
 
@@ -120,7 +125,10 @@ class SADTSearch(MaxEntTSSearch):
 
     method: Literal["sadt"] = "sadt"  # type: ignore[assignment]
     alpha: Annotated[float, Field(ge=0, le=1)] = 0.5
-    sadt_loss: Literal["mse", "tb"] = "mse"
+    # soft: LINEX regression on node estimates (its minimiser is the soft value); mse: plain
+    # regression (biased low where few rollouts stand behind a node); tb: trajectory balance
+    # over root-to-complete-sequence paths of the tree.
+    sadt_loss: Literal["soft", "mse", "tb"] = "soft"
     value_head: ValueHeadSection = ValueHeadSection()
     # A state (value head + buffer) saved by another run, e.g. trained on another split.
     buffer_load: str | None = None

@@ -8,7 +8,8 @@ values (forecasts, or chosen options) are scored here against the query:
   of W1 between member and history spectra, Welch), ``power_ratio`` (mean member power / true
   future power). With no valid member these are NaN (and ``valid_rate`` 0), so an unparseable
   method is never scored on a forecast it did not make; with no truth the truth-based ones
-  are NaN.
+  are NaN. A truth with a gap (NaN) makes the truth-based ones NaN, a history with a gap
+  makes ``spec_w1`` NaN (NaN in, NaN out; :func:`sdt.metrics.aggregate` counts them).
 - multiple choice: ``accuracy`` (share of returned continuations whose first option is the
   gold one; none found = wrong) and ``valid_rate`` (share with an option).
 """

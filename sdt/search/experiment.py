@@ -137,7 +137,7 @@ def run(config, ctx: RunContext) -> dict[str, float]:
     from tqdm.auto import tqdm
 
     from sdt.model import load_trained
-    from sdt.search import LMPolicy, SADTState, run_search
+    from sdt.search import LMPolicy, SADTState, run_searches
     from sdt.train.device import resolve_device
 
     train_dir = ctx.deps.get("train")
@@ -165,13 +165,15 @@ def run(config, ctx: RunContext) -> dict[str, float]:
     predictions.unlink(missing_ok=True)  # a rerun writes its own
     rows, psd_rows, grid = [], [], None
     running = 0.0
-    bar = tqdm(samples, desc=f"search {config.search.method}", disable=not ctx.progress,
-               unit="query", dynamic_ncols=True)
-    for i, sample in enumerate(bar):
-        reward = build_reward(config.reward, sample, decode)
-        with torch.no_grad():
-            query = model.prompt_embeds([sample])
-        result = run_search(policy, query, reward, config.search, rng, state=state)
+    bar = tqdm(total=len(samples), desc=f"search {config.search.method}",
+               disable=not ctx.progress, unit="query", dynamic_ncols=True)
+    rewards = [build_reward(config.reward, sample, decode) for sample in samples]
+    with torch.no_grad():
+        prompts = [model.prompt_embeds([sample]) for sample in samples]
+
+    def record(i, result):
+        nonlocal running, grid
+        sample, reward = samples[i], rewards[i]
         scored = reward.score(result.continuations)
         row = query_metrics(config, sample, scored, result)
         if config.evaluation.perplexity:
@@ -181,6 +183,7 @@ def run(config, ctx: RunContext) -> dict[str, float]:
         rows.append(row)
         ctx.log(row, step=i)
         running += (row["reward"] - running) / (i + 1)
+        bar.update(1)
         bar.set_postfix(reward=f"{running:.3g}", nfe=f"{row['nfe']:.0f}")
         if config.evaluation.save_predictions:
             append_jsonl(predictions, _prediction(i, sample, scored, result, row))
@@ -191,6 +194,10 @@ def run(config, ctx: RunContext) -> dict[str, float]:
                 psd_rows.append(spectra(grid, history, forecasts(config, sample, scored),
                                         sample.meta.get("future")))
         ctx.report(i, running)
+
+    # The queries' trees advance in lockstep, ``search.query_batch`` at a time (one forward
+    # call serves them all); each window's results are recorded in query order.
+    run_searches(policy, prompts, rewards, config.search, rng, state=state, on_result=record)
     bar.close()
     if psd_rows:
         h, f, t = (np.stack(x) for x in zip(*psd_rows))

@@ -1,10 +1,12 @@
 """``LMPolicy``: the policy over a transformers causal LM whose prompt is given as embeddings.
 
-- ``start`` prefills the prompt (``inputs_embeds [1,T,H]``, ``attention_mask [1,T]``, left
-  padded) once per query and keeps its KV cache.
-- ``dists`` runs any number of prefixes in ONE forward over that cache (the prefixes are left
-  padded after the prompt; positions count real tokens only, ``cumsum(mask) - 1`` as in
-  training), returning log-distributions and last hidden states.
+- ``start_many`` prefills a window of prompts (each ``inputs_embeds [1,T,H]``,
+  ``attention_mask [1,T]``, left padded; stacked left padded to the longest) in one forward
+  and keeps their KV caches; ``start`` one.
+- ``dists_rows`` runs any number of rows (query slot, prefix) in ONE forward over their
+  queries' caches (the prefixes are left padded after the prompt; positions count real
+  tokens only, ``cumsum(mask) - 1`` as in training), returning log-distributions and last
+  hidden states.
 - ``rollout`` runs a batch of rollouts: one forward over the prefixes, then one cached decode
   step per token for the rows still running (finished rows leave the batch, so every computed
   distribution is one that was used).
@@ -23,6 +25,20 @@ from sdt.search.policy import Policy, sample_logp
 
 def _positions(mask: torch.Tensor) -> torch.Tensor:
     return (mask.long().cumsum(-1) - 1).clamp_min(0)
+
+
+def _stack_left(queries) -> tuple[torch.Tensor, torch.Tensor]:
+    """Queries ``(inputs_embeds [b,T,H], attention_mask [b,T])`` (b rows each, left padded)
+    as one left-padded batch [sum b, max T, H]."""
+    if len(queries) == 1:
+        return queries[0]
+    width = max(e.shape[1] for e, _ in queries)
+    embeds, masks = [], []
+    for e, m in queries:
+        pad = width - e.shape[1]
+        embeds.append(torch.nn.functional.pad(e, (0, 0, pad, 0)))
+        masks.append(torch.nn.functional.pad(m, (pad, 0)))
+    return torch.cat(embeds), torch.cat(masks)
 
 
 class LMPolicy(Policy):
@@ -47,26 +63,30 @@ class LMPolicy(Policy):
         h = out.hidden_states[-1][:, -1] if hidden else None
         return out.cache, out.logits[:, -1].float(), h
 
-    def _prefill(self, query):
-        embeds, mask = query
-        mask = mask.to(self.device)
-        cache, logits, hidden = self._call(embeds=embeds.to(self.device), mask=mask,
+    def _prefill(self, queries):
+        embeds, mask = _stack_left(queries)
+        embeds, mask = embeds.to(self.device), mask.to(self.device)
+        cache, logits, hidden = self._call(embeds=embeds, mask=mask,
                                            positions=_positions(mask), hidden=True)
         self.prompt_kv = [(layer.keys, layer.values) for layer in cache.layers]
         self.prompt_mask = mask
-        self.first_position = int(mask.sum())
-        return (torch.log_softmax(logits[0], -1).cpu().numpy(),
-                hidden[0].float().cpu().numpy())
+        self.first_position = mask.long().sum(-1)  # [Q]: the real prompt tokens per query
+        return (torch.log_softmax(logits, -1).cpu().numpy(), hidden.float().cpu().numpy())
 
-    def _prompt_cache(self, rows: int):
+    def _prompt_cache(self, slots: torch.Tensor):
         from transformers import DynamicCache
 
-        # Views of the prompt's cache; the first update concatenates into fresh tensors.
+        if self.prompt_mask.shape[0] == 1:  # views; the first update concatenates anyway
+            rows = len(slots)
+            return DynamicCache(ddp_cache_data=[
+                (k.expand(rows, -1, -1, -1), v.expand(rows, -1, -1, -1))
+                for k, v in self.prompt_kv])
         return DynamicCache(ddp_cache_data=[
-            (k.expand(rows, -1, -1, -1), v.expand(rows, -1, -1, -1)) for k, v in self.prompt_kv])
+            (k.index_select(0, slots), v.index_select(0, slots)) for k, v in self.prompt_kv])
 
-    def _segment(self, seqs: list, hidden: bool):
-        """One forward of non-empty token sequences (left padded) over the prompt cache."""
+    def _segment(self, slots, seqs: list, hidden: bool):
+        """One forward of non-empty token sequences (left padded) over the prompt caches of
+        their queries (``slots``)."""
         rows, width = len(seqs), max(len(s) for s in seqs)
         ids = torch.zeros(rows, width, dtype=torch.long)
         seg = torch.zeros(rows, width, dtype=torch.long)
@@ -74,18 +94,19 @@ class LMPolicy(Policy):
             ids[i, width - len(s):] = torch.as_tensor(s)
             seg[i, width - len(s):] = 1
         ids, seg = ids.to(self.device), seg.to(self.device)
-        mask = torch.cat([self.prompt_mask.expand(rows, -1), seg], dim=1)
-        positions = self.first_position + _positions(seg)
+        slots = torch.as_tensor(slots, dtype=torch.long, device=self.device)
+        mask = torch.cat([self.prompt_mask.index_select(0, slots), seg], dim=1)
+        positions = self.first_position.index_select(0, slots)[:, None] + _positions(seg)
         cache, logits, h = self._call(ids=ids, mask=mask, positions=positions,
-                                      cache=self._prompt_cache(rows), hidden=hidden)
+                                      cache=self._prompt_cache(slots), hidden=hidden)
         return cache, mask, positions[:, -1] + 1, logits, h
 
-    def _dists(self, prefixes):
-        _, _, _, logits, h = self._segment([list(p) for p in prefixes], hidden=True)
+    def _dists(self, slots, prefixes):
+        _, _, _, logits, h = self._segment(slots, [list(p) for p in prefixes], hidden=True)
         return (torch.log_softmax(logits, -1).cpu().numpy(), h.float().cpu().numpy())
 
     @torch.no_grad()
-    def _rollout(self, prefixes, first_logp, horizon, temperature, rng):
+    def _rollout(self, slots, prefixes, first_logp, horizon, temperature, rng):
         seqs = [list(p) for p in prefixes]
         eos = [False] * len(seqs)
         first = sample_logp(first_logp, temperature, rng)
@@ -99,7 +120,8 @@ class LMPolicy(Policy):
                 running.append(i)
         if running:
             gen = torch.Generator(device=self.device).manual_seed(int(rng.integers(2**62)))
-            cache, mask, nxt, logits, _ = self._segment([seqs[i] for i in running], False)
+            cache, mask, nxt, logits, _ = self._segment([slots[i] for i in running],
+                                                        [seqs[i] for i in running], False)
             while True:
                 if temperature == 0:
                     toks = logits.argmax(-1)

@@ -14,13 +14,14 @@ class Node:
     prefix, once computed (None before: computing them costs one NFE). ``terminal``: the prefix
     is complete (it was followed by EOS, or it has ``max_new_tokens`` tokens); its value is its
     reward, known without a rollout. ``weights[i]`` is the weight of ``children[i]`` (prior p(c)
-    or sample count). ``value`` is None until something below the node was evaluated.
-    ``rollout`` is the complete continuation that first evaluated the node (it completes the
-    node when the output rule stops here). ``f`` is F_phi (``sadt`` only).
+    or sample count). ``value`` is None until the node has an estimate. ``rollouts``: the
+    (continuation, reward) pairs that evaluated the node (``parallel_rollouts`` of them; a
+    complete node's one pair is itself); an output that stops at this leaf is resampled among
+    them. ``f`` is F_phi (``sadt`` only).
     """
 
     __slots__ = ("tokens", "terminal", "logp", "hidden", "children", "weights", "visits",
-                 "value", "value_sum", "rollout", "f", "expanded")
+                 "value", "value_sum", "rollouts", "f", "expanded", "probs", "first_backup", "open")
 
     def __init__(self, tokens: tuple, terminal: bool = False, logp=None, hidden=None):
         self.tokens = tokens
@@ -32,16 +33,22 @@ class Node:
         self.visits = 0
         self.value: float | None = None
         self.value_sum = 0.0
-        self.rollout: tuple | None = None
+        self.rollouts: list[tuple[tuple, float]] = []
         self.f: float | None = None
         self.expanded = False
+        self.probs: list[float] | None = None  # exp(logp) as a list, where a method draws often
+        # soft methods: the backup over the children right after they were created and
+        # evaluated (a second estimate of V taken before any selection below this node)
+        self.first_backup: float | None = None
+        # non-complete nodes in the subtree not expanded yet (kept along walked paths)
+        self.open = 0 if terminal else 1
 
     @property
     def depth(self) -> int:
         return len(self.tokens)
 
-    def visited(self) -> list[bool]:
-        return [c.visits > 0 for c in self.children]
+    def estimated(self) -> list[bool]:
+        return [c.value is not None for c in self.children]
 
     def child_values(self) -> list[float]:
         """Children's values; NaN for a child not evaluated yet."""

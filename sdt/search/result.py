@@ -12,11 +12,13 @@ class SearchResult:
     """``continuations``: ``num_samples`` complete continuations (token-id tuples, EOS excluded;
     each ended by EOS or at ``max_new_tokens``). ``rewards``: r of each returned continuation
     from the reward function (never a node's value estimate). ``stats``: nfe, tokens, nodes,
-    max_depth, mean_branching, time_s."""
+    max_depth, mean_branching, time_s. ``tree``: the root :class:`~sdt.search.node.Node` of a
+    tree method's final tree (None for the others)."""
 
     continuations: list[tuple]
     rewards: np.ndarray
     stats: dict[str, float] = field(default_factory=dict)
+    tree: object | None = None
 
 
 class RewardCache:

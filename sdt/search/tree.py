@@ -28,21 +28,13 @@ def soft_backup(weights, values, lam: float) -> float:
     return (m + math.log(total) - math.log(sum(w for w, _ in pairs))) / lam
 
 
-def selection_probs(weights, values, visited, lam: float, stand_in: float | None,
-                    bonus=None) -> list[float]:
-    """Selection probabilities ∝ w_c exp(lam ṽ_c + bonus_c).
-
-    ṽ_c = v_c for a visited child. An unvisited child has no value (not 0): it takes part
-    through its weight (prior) only, i.e. its value term is ``stand_in`` (the parent's current
-    estimate, so that the prior alone sets its share relative to the visited children). With
-    no stand-in yet (nothing below the parent visited), every child's value term is equal and
-    the probabilities are the normalised weights. A child of weight 0 gets probability 0.
-    """
-    if stand_in is None:
-        stand_in, visited = 0.0, [False] * len(weights)
+def soft_probs(weights, values, lam: float, bonus=None) -> list[float]:
+    """Probabilities ∝ w_c exp(lam v_c + bonus_c): the soft methods' selection and output rule
+    over children that all carry an estimate (a child is estimated when it is created, never
+    represented by a stand-in). A child of weight 0 gets probability 0."""
     bonus = [0.0] * len(weights) if bonus is None else bonus
-    logits = [math.log(w) + lam * (float(v) if vis else stand_in) + b if w > 0 else -math.inf
-              for w, v, vis, b in zip(weights, values, visited, bonus)]
+    logits = [math.log(w) + lam * float(v) + b if w > 0 else -math.inf
+              for w, v, b in zip(weights, values, bonus)]
     m = max(logits)
     e = [math.exp(x - m) for x in logits]
     total = sum(e)

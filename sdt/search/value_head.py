@@ -22,8 +22,25 @@ class ValueHead(nn.Module):
 
 
 def mse_loss(f: torch.Tensor, target: torch.Tensor, weight: torch.Tensor) -> torch.Tensor:
-    """Visit-weighted regression of F on backed-up soft values: Σ w (F - v)^2 / Σ w."""
+    """Visit-weighted regression of F on node estimates: Σ w (F - v)^2 / Σ w. Its minimiser
+    is the mean of the estimates, which is below the soft value (Jensen) wherever the
+    estimates are noisy: kept as a baseline, ``soft`` is the default."""
     return (weight * (f - target) ** 2).sum() / weight.sum()
+
+
+def soft_loss(f: torch.Tensor, target: torch.Tensor, weight: torch.Tensor,
+              lam: float) -> torch.Tensor:
+    """Weighted LINEX loss Σ w [exp(d) - d - 1] / (lam^2 Σ w), d = lam (v - F).
+
+    Per hidden state, E[exp(lam (v - F))] - lam E[v - F] is minimised at
+    exp(lam F) = E exp(lam v): F = (1/lam) log E exp(lam v). For a node estimate v whose
+    exp(lam v) is an unbiased estimate of exp(lam V) (a rollout's reward; the soft mean of
+    several; a soft backup over such children) the minimiser is exactly the soft value V,
+    where plain regression would give E[v] < V. Near d = 0 it is (F - v)^2 / 2. ``d`` is
+    clipped at 30 so a far-off target cannot overflow (the gradient there is still huge).
+    """
+    d = (lam * (target - f)).clamp(max=30.0)
+    return (weight * (torch.expm1(d) - d)).sum() / (weight.sum() * lam ** 2)
 
 
 def tb_loss(log_z: torch.Tensor, f_children: torch.Tensor, logw: torch.Tensor,

@@ -283,9 +283,19 @@ class Resources(StrictModel):
 
 
 class Report(StrictModel):
+    """What ``sdt-sweep report`` compares (see :mod:`sdt.report`): the ``baseline`` method and
+    the ``candidates`` (each a mapping of config keys to values that selects runs), the
+    ``metrics`` (columns, in order), the ``reference`` whose reward at its largest ``budget``
+    the claim row asks each candidate to match, the paired ``test`` and its ``alpha``.
+    Empty means the report's defaults."""
+
     baseline: dict[str, Any] = {}
     candidates: list[dict[str, Any]] = []
     metrics: list[str] = []
+    reference: dict[str, Any] = {}
+    budget: str = "search.num_rollouts"
+    test: Literal["wilcoxon", "t"] = "wilcoxon"
+    alpha: Annotated[float, Field(gt=0, lt=1)] = 0.05
 
 
 class Limits(StrictModel):

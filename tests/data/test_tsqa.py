@@ -141,12 +141,3 @@ def test_single_global_statistics_are_near_chance(per_task):
     where = np.array([np.argmax(np.abs(x - np.median(x))) / len(x)
                       for x in (s.series[0] for s in outliers)])
     assert _binned_accuracy(where, _labels(outliers)) < 0.66
-
-
-def test_generation_is_fast():
-    import time
-
-    start = time.perf_counter()
-    for split, n in (("train", 6300), ("val", 630), ("test", 700)):
-        tsqa.generate(n, split, seed=0)
-    assert time.perf_counter() - start < 2.0

@@ -32,7 +32,8 @@ def test_crps_of_one_member_is_scaled_mae():
 
 def test_crps_edge_cases():
     assert crps([[1.0, 1.0]], [1.0, 1.0]) == 0.0
-    assert crps([[0.0]], [0.0]) == 0.0 and crps([[1.0]], [0.0]) == float("inf")
+    # a zero truth: a perfect forecast scores 0, any other is undefined (NaN, never inf)
+    assert crps([[0.0]], [0.0]) == 0.0 and np.isnan(crps([[1.0]], [0.0]))
     assert np.isnan(crps(np.zeros((0, 3)), np.ones(3)))
     with pytest.raises(ValueError, match="3 steps but the truth has 2"):
         crps(np.zeros((2, 3)), np.ones(2))

@@ -27,3 +27,12 @@ def test_aggregate_ignores_nan_and_counts_bools():
     out = aggregate(rows)
     assert out["reward"] == 2.0 and out["crps"] == 3.0 and out["valid"] == 0.5
     assert "method" not in out and math.isnan(out["only_nan"])
+    # the missing entries of each metric are counted (a row without the key is not)
+    assert out["crps/nan_count"] == 2.0 and out["only_nan/nan_count"] == 1.0
+    assert out["reward/nan_count"] == 0.0 and out["valid/nan_count"] == 0.0
+    assert "method/nan_count" not in out
+
+
+def test_aggregate_never_averages_inf():
+    out = aggregate([{"reward": 1.0}, {"reward": float("inf")}, {"reward": -float("inf")}])
+    assert out == {"reward": 1.0, "reward/nan_count": 2.0}

@@ -108,3 +108,73 @@ def test_every_method_runs_on_the_lm_with_exact_nfe(lm, query, method):
         assert res.stats["nfe"] == policy.forward_rows
         assert all(len(y) <= 5 and EOS not in y for y in res.continuations)
         np.testing.assert_array_equal(res.rewards, reward(res.continuations))
+
+
+@pytest.fixture(scope="module")
+def queries(lm):
+    """Three prompts of different lengths and padding, as TSLM.prompt_embeds gives them."""
+    torch.manual_seed(2)
+    out = []
+    for length, pad in ((7, 2), (4, 0), (9, 5)):
+        mask = torch.ones(1, length, dtype=torch.long)
+        mask[0, :pad] = 0
+        out.append((torch.randn(1, length, 32), mask))
+    return out
+
+
+def test_rows_of_many_queries_in_one_forward_match_a_plain_forward(lm, queries):
+    policy = LMPolicy(lm, EOS)
+    roots, hidden = policy.start_many(queries)
+    for q, query in enumerate(queries):
+        ref = plain(lm, query, ())
+        np.testing.assert_allclose(roots[q], ref[0], atol=1e-5)
+        np.testing.assert_allclose(hidden[q], ref[1], atol=1e-5)
+    rows = [(2, (3,)), (0, (5, 6, 7)), (1, (2, 9)), (2, (4, 4, 4, 4)), (0, (3,))]
+    logp, h = policy.dists_rows([s for s, _ in rows], [p for _, p in rows])
+    for i, (slot, prefix) in enumerate(rows):
+        ref = plain(lm, queries[slot], prefix)
+        np.testing.assert_allclose(logp[i], ref[0], atol=1e-5)
+        np.testing.assert_allclose(h[i], ref[1], atol=1e-5)
+    assert policy.nfe == 3 + 5 == policy.forward_rows
+    assert policy.batch_log == [3, 5]
+
+
+def test_lockstep_greedy_equals_one_query_at_a_time(lm, queries):
+    """Deterministic decoding shows that rows of other queries never leak into a query's
+    continuation: in lockstep (one forward per step for all three) and one at a time give
+    the same continuations and the same per-query NFE."""
+    from sdt.search import run_searches
+
+    reward = lambda ys: np.array([float(len(y)) for y in ys])  # noqa: E731
+    out = {}
+    for window in (1, 3):
+        policy = LMPolicy(lm, EOS)
+        cfg = search_cfg(method="greedy", max_new_tokens=8, query_batch=window)
+        res = run_searches(policy, queries, [reward] * 3, cfg, np.random.default_rng(0))
+        out[window] = [(r.continuations, r.stats["nfe"], r.stats["tokens"]) for r in res]
+        assert sum(r.stats["nfe"] for r in res) == policy.forward_rows
+    assert out[1] == out[3]
+
+
+@pytest.mark.parametrize("method", ["dts", "maxent_ts", "sadt", "mcts", "best_of_n"])
+def test_lockstep_tree_searches_count_each_query_exactly(lm, queries, method):
+    from sdt.search import run_searches
+
+    cfg = {"method": method, "max_new_tokens": 5, "num_rollouts": 6, "query_batch": 3}
+    if method != "best_of_n":
+        cfg.update(expansion_k=3, parallel_rollouts=2)
+    if method == "sadt":
+        cfg["value_head"] = {"train_steps": 2}
+    cfg = search_cfg(**cfg)
+    policy = LMPolicy(lm, EOS)
+    state = SADTState.from_config(cfg, policy.hidden_size) if method == "sadt" else None
+    reward = lambda ys: np.array([float(len(set(y))) for y in ys])  # noqa: E731
+    res = run_searches(policy, queries * 2, [reward] * 6, cfg, np.random.default_rng(0),
+                       state=state)
+    assert len(res) == 6
+    assert sum(r.stats["nfe"] for r in res) == policy.forward_rows
+    assert sum(r.stats["nfe"] for r in res[3:]) == policy.nfe  # the last window's total
+    assert max(policy.batch_log) > 3  # rows of several queries shared forward calls
+    for r in res:
+        assert all(len(y) <= 5 and EOS not in y for y in r.continuations)
+        np.testing.assert_array_equal(r.rewards, reward(r.continuations))

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from sdt.search.node import trie_stats
-from sdt.search.tree import maxent_bonus, selection_probs, soft_backup, uct_scores
+from sdt.search.tree import maxent_bonus, soft_backup, soft_probs, uct_scores
 
 
 def test_soft_backup_is_the_soft_bellman_expectation():
@@ -32,20 +32,19 @@ def test_soft_backup_tends_to_max_and_mean():
     assert soft_backup(p, v, 1e4) == pytest.approx(1.0, abs=1e-3)
 
 
-def test_selection_unvisited_children_compete_through_prior_only():
+def test_soft_probs_are_the_tilted_weights():
     w = np.array([0.5, 0.3, 0.2])
-    values = np.array([1.0, np.nan, -1.0])
-    visited = np.array([True, False, True])
+    values = np.array([1.0, 0.25, -1.0])
     lam = 2.0
-    parent = soft_backup(w[visited], values[visited], lam)
-    probs = selection_probs(w, values, visited, lam, parent)
-    scores = np.array([0.5 * math.exp(2.0), 0.3 * math.exp(lam * parent), 0.2 * math.exp(-2.0)])
-    np.testing.assert_allclose(probs, scores / scores.sum(), rtol=1e-12)
-    # the unvisited child's value slot is ignored whatever it holds
-    np.testing.assert_allclose(selection_probs(w, [1.0, 123.0, -1.0], visited, lam, parent),
-                               probs, rtol=1e-12)
-    # nothing visited yet: the prior alone
-    np.testing.assert_allclose(selection_probs(w, values, [False] * 3, lam, None), w)
+    scores = w * np.exp(lam * values)
+    np.testing.assert_allclose(soft_probs(w, values, lam), scores / scores.sum(), rtol=1e-12)
+    # unnormalised weights and a common shift of the values change nothing; weight 0 is 0
+    np.testing.assert_allclose(soft_probs(7 * w, values + 100.0, lam), scores / scores.sum(),
+                               rtol=1e-9)
+    assert soft_probs([1.0, 0.0], [0.0, 50.0], lam) == [1.0, 0.0]
+    bonus = [0.0, math.log(2.0), 0.0]
+    scores[1] *= 2
+    np.testing.assert_allclose(soft_probs(w, values, lam, bonus), scores / scores.sum())
 
 
 def test_uct_tries_unvisited_first_and_bonus_vanishes_at_zero():

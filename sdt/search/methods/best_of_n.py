@@ -12,7 +12,7 @@ from sdt.search.node import trie_stats
 class BestOfN(Method):
     name = "best_of_n"
 
-    def run(self, ctx: SearchContext):
-        ys = sample_from_root(ctx, ctx.cfg.num_rollouts)
+    def search(self, ctx: SearchContext):
+        ys = yield sample_from_root(ctx, ctx.cfg.num_rollouts)
         order = np.argsort(-ctx.reward(ys), kind="stable")[: ctx.cfg.num_samples]
         return [ys[i] for i in order], trie_stats(ys)

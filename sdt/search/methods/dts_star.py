@@ -1,4 +1,5 @@
-"""``dts_star``: the ``dts`` tree; the output is the argmax path of the output rule."""
+"""``dts_star``: the ``dts`` tree; the output is the argmax path of the output rule, ending in
+the leaf's best rollout."""
 
 from __future__ import annotations
 
@@ -11,4 +12,4 @@ class DTSStar(DTS):
     name = "dts_star"
 
     def output(self, ctx: SearchContext, root: Node) -> list[tuple]:
-        return [self.descend(ctx, root, sample=False).rollout]
+        return [self.descend(ctx, root, sample=False)]

@@ -1,67 +1,41 @@
 """``sadt``: ``maxent_ts`` with the amortised value F_phi (SEARCH.md, S-ADT amortisation).
 
-- Expansion computes the distributions and hidden states of all non-complete children in one
-  forward call (``expansion_k`` NFE) and F_phi on them; a complete child's F is its reward.
-- An unevaluated child takes F as its value, in selection and in the backup; selection is
-  ∝ p̂(c) exp(lam [(1 - alpha) v(c) + alpha F(c)]) over evaluated children and
-  ∝ p̂(c) exp(lam F(c)) over the others. The output rule is the same (without UCT bonus); an
-  unevaluated child it stops at is completed by a rollout then (one batch, NFE counted).
+- Children are evaluated when they are created, as in ``maxent_ts``; the distributions of the
+  new children come with their hidden states (the same request), and F_phi runs on them
+  (almost free). A complete child's F is its reward.
+- Selection is ∝ p̂(c) exp(lam [(1 - alpha) v(c) + alpha F(c)]) (+ optional UCT bonus): F_phi
+  steers which leaf is expanded next, i.e. where the rollout budget goes.
+- The backup and the output rule use the backed-up values only, never F: whatever F_phi is
+  (untrained, or wrong), the output samples the same target as ``maxent_ts``; a good F_phi
+  only gets there with fewer rollouts. ``alpha`` belongs to exploration, never to the output.
 - After the output is chosen the tree goes into the state's buffer and F_phi trains
   (``value_head.train_steps`` steps of ``sadt_loss``).
 """
 
 from __future__ import annotations
 
-
 from sdt.search.methods._base import SearchContext, choice
 from sdt.search.methods.maxent_ts import MaxEntTS
 from sdt.search.node import Node
-from sdt.search.tree import selection_probs, soft_backup
+from sdt.search.tree import soft_probs
 
 
 class SADT(MaxEntTS):
     name = "sadt"
 
-    def expand(self, ctx: SearchContext, node: Node) -> None:
-        super().expand(ctx, node)
-        open_ = [c for c in node.children if not c.terminal]
-        if open_:
-            logp, hidden = ctx.policy.dists([c.tokens for c in open_])
-            if hidden is None:
-                raise ValueError("sadt needs a policy that returns hidden states")
-            f = ctx.state.values(hidden)
-            for i, c in enumerate(open_):
-                c.logp, c.hidden, c.f = logp[i], hidden[i], float(f[i])
-        for c in node.children:
-            if c.terminal:
-                c.f = c.value
-
-    def _mixed(self, ctx: SearchContext, node: Node, alpha: float) -> list[float]:
-        """(1 - alpha) v + alpha F for evaluated children, F for the others."""
-        return [(1 - alpha) * c.value + alpha * c.f if c.visits > 0 else c.f
-                for c in node.children]
+    def on_dists(self, ctx: SearchContext, nodes: list[Node]) -> None:
+        if any(n.hidden is None for n in nodes):
+            raise ValueError("sadt needs a policy that returns hidden states")
+        for n, f in zip(nodes, ctx.state.values([n.hidden for n in nodes])):
+            n.f = float(f)
 
     def select(self, ctx: SearchContext, node: Node) -> Node:
-        return node.children[choice(self._probs(ctx, node, self.bonus(ctx, node)), ctx.rng)]
+        alpha = ctx.cfg.alpha
+        mixed = [c.value if c.terminal or c.f is None else (1 - alpha) * c.value + alpha * c.f
+                 for c in node.children]
+        probs = soft_probs(self.walk_weights(node), mixed, ctx.cfg.lam, self.bonus(ctx, node))
+        return node.children[choice(probs, ctx.rng)]
 
-    def _probs(self, ctx: SearchContext, node: Node, bonus) -> list[float]:
-        mixed = self._mixed(ctx, node, ctx.cfg.alpha)
-        return selection_probs(node.weights, mixed, [True] * len(mixed), ctx.cfg.lam, 0.0, bonus)
-
-    def node_value(self, ctx: SearchContext, node: Node) -> float:
-        return soft_backup(node.weights, self._mixed(ctx, node, 0.0), ctx.cfg.lam)
-
-    def output(self, ctx: SearchContext, root: Node) -> list[tuple]:
-        stops = []
-        for _ in range(ctx.cfg.num_samples):
-            node = root
-            while not node.terminal and node.visits > 0 and node.children:
-                node = node.children[choice(self._probs(ctx, node, None), ctx.rng)]
-            stops.append(node)
-        todo = [i for i, n in enumerate(stops) if n.rollout is None]
-        fresh = dict(zip(todo, self.complete(ctx, [stops[i] for i in todo])))
-        return [fresh[i] if i in fresh else n.rollout for i, n in enumerate(stops)]
-
-    def finish(self, ctx: SearchContext, root: Node) -> None:
-        ctx.state.observe(root)
+    def finish(self, ctx: SearchContext) -> None:
+        ctx.state.observe(self.root)
         ctx.state.train()

@@ -2,12 +2,21 @@
 the per-query reward the search calls as ``reward_fn(list of token-id tuples) -> np.ndarray``;
 ``.score(continuations)`` gives the breakdown (total, each term, validity, parsed values).
 
-A new reward is one module with a :class:`QueryReward` subclass and one line in ``REWARDS``.
+A new reward is one module with a :class:`QueryReward` subclass and one line in ``REWARDS``;
+it builds what it scores from :func:`deployed_view` of the sample (no truth), and reads the
+truth only in a term marked as an oracle (see :mod:`sdt.search.rewards.base`).
 """
 
 from __future__ import annotations
 
-from sdt.search.rewards.base import Decode, QueryReward, Scored
+from sdt.search.rewards.base import (
+    VISIBLE_META,
+    Decode,
+    DeployedSample,
+    QueryReward,
+    Scored,
+    deployed_view,
+)
 from sdt.search.rewards.forecast import ForecastReward
 from sdt.search.rewards.tsqa import TSQAReward
 from sdt.search.rewards.user import UserReward, load_callable
@@ -25,5 +34,6 @@ def build_reward(cfg, sample, decode: Decode) -> QueryReward:
     return REWARDS[cfg.kind](cfg, sample, decode)
 
 
-__all__ = ["REWARDS", "Decode", "ForecastReward", "QueryReward", "Scored", "TSQAReward",
-           "UserReward", "build_reward", "load_callable"]
+__all__ = ["REWARDS", "VISIBLE_META", "Decode", "DeployedSample", "ForecastReward",
+           "QueryReward", "Scored", "TSQAReward", "UserReward", "build_reward",
+           "deployed_view", "load_callable"]

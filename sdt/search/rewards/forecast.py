@@ -9,7 +9,13 @@ are computed in history-standardised units (values divided by the history's scal
 - ``band``: −(fraction of forecast values outside [low, high]), from ``reward.band``;
 - ``level``: −|mean(forecast) − target| / scale;
 - ``oracle``: −mean((forecast − future)² ) / scale², the only term that sees the truth (NaN
-  when the sample has no future; an error if its weight is not 0).
+  when the sample has no future; an error if its weight is not 0). The other terms are built
+  from :func:`~sdt.search.rewards.base.deployed_view` of the query, which holds no truth.
+
+The history must be gap-free (every value finite): its spectrum, quantiles and mean are
+undefined otherwise, so a query whose history holds NaN is an error here rather than a reward
+that is NaN (or, before, the spectrum of the series joined across the gap). The data sets
+fill gaps when they load. A parsed forecast with a non-finite value (an overflow) is invalid.
 
 Text that does not parse into ``horizon`` values (see :mod:`sdt.data.numeric`) scores
 ``reward.invalid`` and NaN terms.
@@ -22,7 +28,7 @@ import numpy as np
 from sdt.data import numeric
 from sdt.errors import UserError
 from sdt.metrics.spectral import DISTANCE_FNS, common_grid, psd
-from sdt.search.rewards.base import QueryReward, Scored
+from sdt.search.rewards.base import QueryReward, Scored, deployed_view
 
 TERMS = ("spectral", "band", "level", "oracle")
 
@@ -31,14 +37,20 @@ class ForecastReward(QueryReward):
     def __init__(self, cfg, sample, decode):
         super().__init__(decode)
         self.cfg = cfg
-        meta = sample.meta
-        self.history = np.asarray(meta.get("history", sample.series[0]), dtype=np.float64)
+        view = deployed_view(sample)  # everything but the oracle term is built from this
+        meta = view.meta
+        self.history = np.asarray(meta.get("history", view.series[0]), dtype=np.float64)
+        if not np.isfinite(self.history).all():
+            bad = int(np.sum(~np.isfinite(self.history)))
+            raise UserError(f"the forecast reward needs a history without gaps; this query's "
+                            f"history holds {bad} non-finite value(s) of {self.history.size} "
+                            "(fill them in the data)")
         self.info = meta.get("scale") or numeric.scale_info(self.history)
-        self.horizon = int(meta.get("horizon") or len(meta.get("future", ())) or 0)
+        self.horizon = int(meta.get("horizon") or 0)
         if self.horizon <= 0:
             raise UserError("the forecast reward needs the horizon in the sample's meta "
                             "('horizon' or 'future'); is this a forecasting data set?")
-        future = meta.get("future")
+        future = sample.meta.get("future")  # the truth: the oracle term's only
         self.future = None if future is None else np.asarray(future, dtype=np.float64)
         if self.future is None and cfg.weights.oracle != 0:
             raise UserError("reward.weights.oracle needs the true future, which this sample "
@@ -83,7 +95,7 @@ class ForecastReward(QueryReward):
         parsed: list = [None] * n
         for i, text in enumerate(texts):
             values, ok = numeric.decode(text, self.info, self.horizon)
-            if not ok:
+            if not ok or not np.isfinite(values).all():
                 continue
             one = self.terms_of(values)
             for name, value in one.items():

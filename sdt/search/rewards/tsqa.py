@@ -4,7 +4,8 @@
   features and their decision rules are :mod:`sdt.data.tsqa_features` (trend change over the
   residual std, variance ratio of the last vs first third, dominant period, position of the
   largest robust z-score), the same definitions the data set is checked against; the option
-  texts and their meanings are :data:`sdt.data.tsqa.TASKS`. No gold answer is used.
+  texts and their meanings are :data:`sdt.data.tsqa.TASKS`. No gold answer is used: it is
+  computed from :func:`~sdt.search.rewards.base.deployed_view` of the query, which holds none.
 - ``oracle``: 1 if the chosen option is the gold one (upper bounds only).
 
 The chosen option is the first ``(a)``..``(d)`` in the text (:func:`sdt.data.evaluate.first_option`);
@@ -21,7 +22,7 @@ from sdt.data.evaluate import first_option
 from sdt.data.tsqa import LETTERS, TASKS
 from sdt.data.tsqa_features import predict
 from sdt.errors import UserError
-from sdt.search.rewards.base import QueryReward, Scored
+from sdt.search.rewards.base import QueryReward, Scored, deployed_view
 
 _SHOWN = re.compile(r"\(([a-d])\)\s*([^()]+?)(?=\s*\([a-d]\)|\.\s*Answer|$)")
 
@@ -48,8 +49,8 @@ class TSQAReward(QueryReward):
     def __init__(self, cfg, sample, decode):
         super().__init__(decode)
         self.cfg = cfg
-        self.expected = verified_letter(sample)
-        self.gold = sample.meta.get("gold")
+        self.expected = verified_letter(deployed_view(sample))
+        self.gold = sample.meta.get("gold")  # the truth: the oracle term's only
         if self.expected is None and cfg.weights.verifier != 0:
             raise UserError(f"the TSQA verifier knows the tasks {sorted(TASKS)}; this sample's "
                             f"task is {sample.meta.get('task')!r} (set reward.weights.verifier: 0)")
