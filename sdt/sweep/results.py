@@ -19,7 +19,7 @@ from pathlib import Path
 
 from sdt.errors import UserError
 
-RUN_COLUMNS = ("run_id", "sweep", "studies", "seed", "kind", "state")
+RUN_COLUMNS = ("run_id", "sweep", "studies", "seed", "kind", "state", "trial")
 TAIL_COLUMNS = ("error", "step", "duration_s", "started", "finished", "device", "host",
                 "code_version", "attempts", "executions", "run_dir")
 
