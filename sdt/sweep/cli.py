@@ -53,10 +53,11 @@ def _schedule(session, out, err, start: float, *, rerun: bool, retry_failed: boo
     redo = TERMINAL if rerun else {"failed"} if retry_failed else set()
     left = sum(1 for rid in session.run_ids() if known.get(rid) not in TERMINAL - redo)
     executed, scheduler = 0, None
-    if left:
+    if left or session.plan.adaptive:
         slots = session.slots()  # device problems are reported before anything starts
-        bar = display.Progress(err, total=len(session.tasks), done=len(session.tasks) - left,
-                               enabled=progress)
+        trials = sum(s.optuna.n_trials for s in session.plan.adaptive.values())
+        bar = display.Progress(err, total=len(session.tasks) + trials,
+                               done=len(session.tasks) - left, enabled=progress)
         try:
             scheduler = manager.execute(session, code_version=code_version(),
                                         on_update=bar.update, slots=slots, rerun=rerun,
@@ -68,9 +69,8 @@ def _schedule(session, out, err, start: float, *, rerun: bool, retry_failed: boo
         manager.register(session)  # nothing to run, but the sweep's membership may change
     runs = session.store.sweep_runs(session.name)
     display.summary(out, session.name, runs, executed, time.time() - start)
-    for name in session.plan.adaptive:
-        err.print(f"study {name}: an optuna study; `sdt-sweep run` does not run adaptive "
-                  "studies in this version (its trials are not in the table above)")
+    for source in scheduler.sources[1:] if scheduler is not None else []:
+        display.study_front(out, source)
     if executed:
         folder = manager.log_results_table(session)
         if folder:
@@ -111,7 +111,8 @@ def register(app: typer.Typer) -> None:
                                       help="Show the progress bar."),
     ) -> None:
         """Expand a sweep, skip what the store says is completed, run the rest on the device
-        slots, record every outcome; exit 1 if any run failed.
+        slots, record every outcome; exit 1 if any run failed. Optuna studies ask trials as
+        slots free up until they hold n_trials, and print their Pareto front (or best trial).
 
         Resumable: killing it (even with SIGKILL) loses no completed result; run it again to
         finish. Example: sdt-sweep run sweeps/ablation.yaml --set dataset.num_samples_test=64

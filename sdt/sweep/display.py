@@ -40,8 +40,12 @@ def dry_run(console: Console, session, states: dict[str, str]) -> None:
     console.print(f"{len(plan.runs)} runs: {done} already completed, {len(plan.runs) - done} to "
                   f"run; {plan.duplicates} duplicate point(s) collapsed into shared runs; "
                   f"{len(slots)} slot(s) on {devices}; store {session.store.url}")
-    for name in plan.adaptive:
-        console.print(f"study {name}: optuna (trials are not expanded up front)")
+    for name, study in plan.adaptive.items():
+        block = study.optuna
+        console.print(f"study {name}: optuna, {block.n_trials} trials ({block.sampler} "
+                      f"sampler, pruner {block.pruner}, objectives "
+                      f"{', '.join(f'{k} {v}' for k, v in block.objectives.items())}); trials "
+                      "are asked as slots free up, not expanded up front")
 
 
 class Progress:
@@ -170,3 +174,47 @@ def store_overview(console: Console, store) -> None:
         table.add_row(name, str(sum(counts.values())),
                       *[str(counts.get(s, 0) or "") for s in STATES])
     console.print(table)
+
+
+def study_front(console: Console, source) -> None:
+    """An Optuna study after the sweep: trial counts by state, then its best trials (the
+    Pareto front with several objectives), with the run ids, and where to open it."""
+    from optuna.trial import TrialState
+
+    study = source.study
+    trials = study.get_trials(deepcopy=False)
+    counts = Counter(t.state.name.lower() for t in trials)
+    console.print(f"study {source.name} ({study.study_name}): {len(trials)} trial(s): "
+                  + ", ".join(f"{n} {s}" for s, n in sorted(counts.items())))
+    best = source.pareto()
+    if not best:
+        return
+    several = len(source.objectives) > 1
+    table = Table(title=f"{source.name}: " + ("Pareto front" if several else "best trial")
+                  + " (" + ", ".join(f"{k} {v}" for k, v in source.block.objectives.items())
+                  + ")")
+    table.add_column("trial", justify="right")
+    for name in source.objectives:
+        table.add_column(name, justify="right")
+    table.add_column("params")
+    table.add_column("runs")
+    for trial in sorted(best, key=lambda t: t.values):
+        if trial.state != TrialState.COMPLETE:
+            continue
+        params = ", ".join(f"{k}={_short(v)}" for k, v in trial.params.items())
+        table.add_row(str(trial.number), *[_short(v) for v in trial.values], params,
+                      ",".join(trial.user_attrs.get("sdt_runs", [])))
+    console.print(table)
+    console.print(f"open it: optuna.load_study(study_name={study.study_name!r}, "
+                  f"storage={_safe_url(source.url)!r})", markup=False, highlight=False)
+
+
+def _short(value) -> str:
+    return f"{value:.4g}" if isinstance(value, float) else str(value)
+
+
+def _safe_url(url: str) -> str:
+    """The URL without its password."""
+    from sqlalchemy.engine import make_url
+
+    return make_url(url).render_as_string(hide_password=True)

@@ -11,7 +11,6 @@ import logging
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from sdt.errors import ConfigError
 from sdt.sweep.expand import Plan, expand
 from sdt.sweep.spec import SweepSpec, load_sweep
 from sdt.sweep.devices import Slot, make_slots
@@ -61,20 +60,48 @@ class Session:
 
     def slots(self) -> list[Slot]:
         resources = self.spec.resources
-        if resources.backend != "local":
-            raise ConfigError(self.path, "resources.backend", "local (this sdt runs sweeps on "
-                              "local worker processes; use `sdt-sweep worker` on each machine "
-                              "with a shared --store to spread one)", got=resources.backend)
         return make_slots(resources.devices, resources.slots.model_dump(), str(self.path))
 
     def run_ids(self) -> list[str]:
         return [t.run_id for t in self.tasks]
 
+    def sources(self, slots: int) -> list:
+        """Where the scheduler's runs come from: the expanded plan, then one source per
+        Optuna study (``slots``: how many runs execute at once, for ``n_parallel``)."""
+        from sdt.sweep.sources import StaticSource
+
+        sources = [StaticSource(self.tasks)]
+        if self.plan.adaptive:
+            from sdt.sweep.optuna_study import OptunaSource
+
+            sources += [OptunaSource(self, name, slots) for name in self.plan.adaptive]
+        return sources
+
+
+def run_timeout(spec: SweepSpec, studies: list[str]) -> float | None:
+    """Seconds a run may take: the largest ``timeout`` of its studies, else
+    ``resources.timeout``; None for no limit."""
+    own = [spec.studies[s].timeout for s in studies
+           if s in spec.studies and spec.studies[s].timeout is not None]
+    return max(own) if own else spec.resources.timeout
+
+
+def planned_task(spec: SweepSpec, run, sweep_wandb: dict, refs: dict[str, str],
+                 trial: dict | None = None) -> Task:
+    """The scheduler's :class:`Task` of one planned run."""
+    from sdt.single import run_dir_for
+
+    run_dir = run_dir_for(run.config, run.kind)[1].resolve()
+    return Task(run_id=run.run_id, kind=run.kind, config=run.resolved, run_dir=str(run_dir),
+                studies=list(run.studies), deps=dict(run.deps or {}),
+                tracking=run_tracking(sweep_wandb, run.config),
+                kind_ref=refs.get(run.kind, run.kind),
+                timeout_s=run_timeout(spec, run.studies), trial=trial)
+
 
 def open_session(path: str | Path, overrides: list[str] | None = None,
                  store_url: str | None = None, force: bool = False) -> Session:
     """Load, validate and expand a sweep file and open its store (nothing is written yet)."""
-    from sdt.single import run_dir_for
     from sdt.sweep.registry import get_kind
 
     path = Path(path)
@@ -83,14 +110,12 @@ def open_session(path: str | Path, overrides: list[str] | None = None,
     sweep_wandb = spec.tracking.wandb.model_dump()
     # A user kind named by dotted path is found by that path in the workers, not by its name.
     refs = {get_kind(spec.experiment, str(path)).name: spec.experiment} if spec.experiment else {}
-    tasks = []
-    for run in plan.runs:
-        run_dir = run_dir_for(run.config, run.kind)[1].resolve()
-        tasks.append(Task(run_id=run.run_id, kind=run.kind,
-                          config=run.resolved, run_dir=str(run_dir),
-                          studies=list(run.studies), deps=dict(run.deps or {}),
-                          tracking=run_tracking(sweep_wandb, run.config),
-                          kind_ref=refs.get(run.kind, run.kind)))
+    tasks = [planned_task(spec, run, sweep_wandb, refs) for run in plan.runs]
+    if plan.adaptive:
+        from sdt.sweep.optuna_study import check_study
+
+        for name in plan.adaptive:
+            check_study(spec, name)
     store = Store(resolve_url(store_url, spec.store))
     return Session(path=path, spec=spec, plan=plan, store=store, tasks=tasks,
                    retries=spec.retries, wandb=sweep_wandb)
@@ -121,20 +146,22 @@ def execute(session: Session, *, code_version: str, on_update=None,
             slots: list[Slot] | None = None, rerun: bool = False,
             retry_failed: bool = False) -> Scheduler:
     """Record the plan, apply ``--rerun``/``--retry-failed`` and schedule every run that is
-    not final; returns the scheduler (``executed`` counts the runs its workers took to an
-    outcome; call its ``close()`` when done). Workers start first, so they import while the
+    not final and every trial the Optuna studies still have to run; returns the scheduler
+    (``executed`` counts the runs its workers took to an outcome, ``sources`` holds the
+    studies; call its ``close()`` when done). Workers start first, so they import while the
     plan is recorded."""
-    scheduler = Scheduler(session.store, slots or session.slots(), sweep=session.name,
+    slots = slots or session.slots()
+    scheduler = Scheduler(session.store, slots, sweep=session.name,
                           retries=session.retries, code_version=code_version,
-                          on_update=on_update)
+                          backend=session.spec.resources.backend, on_update=on_update)
     known = session.store.states(session.run_ids())
     redo = TERMINAL if rerun else {"failed"} if retry_failed else set()
     left = sum(1 for t in session.tasks if known.get(t.run_id) not in TERMINAL - redo)
-    if left:
-        scheduler.start(left)
+    if left or session.plan.adaptive:
+        scheduler.start(max(left, len(slots) if session.plan.adaptive else 0))
     register(session)
     prepare_states(session, rerun=rerun, retry_failed=retry_failed)
-    scheduler.run(session.tasks)
+    scheduler.run(session.sources(len(slots)))  # studies open here, after the plan is in
     return scheduler
 
 

@@ -5,7 +5,8 @@
 >>> df.groupby("search.method")["reward"].mean()       # doctest: +SKIP
 
 One row per run of the sweep, in plan order. Columns: ``run_id``, ``sweep``, ``studies``
-(comma-joined; a run listed by two studies appears once), ``seed``, ``kind``, ``state``, the
+(comma-joined; a run listed by two studies appears once), ``seed``, ``kind``, ``state``,
+``trial`` (the Optuna trial numbers the run served, ``study:n,m``, else empty), the
 resolved config flattened to dotted keys (``search.method``, ``training.lr_encoder``, ...),
 the final metrics by name (missing for runs that did not complete), ``error``, ``duration_s``,
 ``started``/``finished`` (UTC timestamps), ``device``, ``host``, ``code_version``,
@@ -18,7 +19,7 @@ from pathlib import Path
 
 from sdt.errors import UserError
 
-RUN_COLUMNS = ("run_id", "sweep", "studies", "seed", "kind", "state")
+RUN_COLUMNS = ("run_id", "sweep", "studies", "seed", "kind", "state", "trial")
 TAIL_COLUMNS = ("error", "step", "duration_s", "started", "finished", "device", "host",
                 "code_version", "attempts", "executions", "run_dir")
 
@@ -38,11 +39,16 @@ def flatten(data: dict, prefix: str = "") -> dict:
 def rows(sweep: str, store) -> list[dict]:
     """The sweep's results rows as plain dicts (what :func:`load` puts in a DataFrame)."""
     out = []
+    trials = store.trials(sweep)
     for run in store.sweep_runs(sweep):
         params = flatten(run["config"])
+        served = trials.get(run["run_id"], {})
         row = {"run_id": run["run_id"], "sweep": sweep, "studies": ",".join(run["studies"]),
                "seed": run["seed"] if run["seed"] is not None else params.get("seed"),
-               "kind": run["kind"], "state": run["state"]}
+               "kind": run["kind"], "state": run["state"],
+               # the Optuna trial numbers it served, per study ("tuning:3,7"); None for none
+               "trial": ";".join(f"{s}:{','.join(map(str, n))}" for s, n in served.items())
+               or None}
         row.update({k: v for k, v in params.items() if k not in row})
         row.update({k: v for k, v in run["metrics"].items() if k not in row})
         row.update({k: run.get(k) for k in TAIL_COLUMNS})

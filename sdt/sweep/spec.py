@@ -41,9 +41,11 @@ from sdt.config import StrictModel, load_yaml, parse_set
 from sdt.config.load import validate
 from sdt.config.schema import TrackingSection
 from sdt.errors import ConfigError
+from sdt.sweep.backends import BACKENDS
 from sdt.sweep.params import Distribution, ValueList, is_discrete
 
 PosInt = Annotated[int, Field(gt=0)]
+PosFloat = Annotated[float, Field(gt=0)]
 DEVICE = re.compile(r"^(cpu|mps|cuda(:\d+)?)$")
 NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
 MAX_POINTS = 1_000_000
@@ -66,12 +68,25 @@ class RandomBlock(StrictModel):
         return v
 
 
+SAMPLERS = ("tpe", "random", "grid", "nsga2", "cmaes", "gp", "qmc")
+PRUNERS = ("none", "median", "percentile", "hyperband", "successive_halving", "wilcoxon")
+OPTUNA_CHOICE_TYPES = (type(None), bool, int, float, str)
+
+
 class OptunaBlock(StrictModel):
-    """An adaptive study run by Optuna (``<sweep>/<study>`` in the store's storage)."""
+    """An adaptive study run by Optuna: a study named ``<sweep>/<study>`` in the store's own
+    database. ``n_trials`` counts every trial the study holds (so a resumed study stops at the
+    same total) and ``timeout`` (seconds) ends asking for new trials in one invocation, as in
+    ``study.optimize``; ``n_parallel`` trials are asked and not yet told at any moment
+    (default: two per slot, one running and one waiting behind it)."""
 
     n_trials: PosInt
-    sampler: Literal["tpe", "random", "grid", "nsga2", "cmaes"] = "tpe"
-    pruner: Literal["none", "median", "hyperband"] = "none"
+    timeout: PosFloat | None = None
+    n_parallel: PosInt | None = None
+    sampler: Literal[SAMPLERS] = "tpe"
+    sampler_options: dict[str, Any] = {}
+    pruner: Literal[PRUNERS] = "none"
+    pruner_options: dict[str, Any] = {}
     objectives: dict[str, Literal["maximize", "minimize"]]
     seed: int | None = None
     params: dict[str, Distribution]
@@ -89,10 +104,23 @@ class OptunaBlock(StrictModel):
             bad = sorted(k for k, d in self.params.items() if not is_discrete(d))
             if bad:
                 raise ValueError(f"lists of values for the grid sampler (not ranges): {bad}")
+        for key, dist in self.params.items():
+            if dist.type == "normal":
+                raise ValueError(f"params.{key}: Optuna has no normal distribution (use "
+                                 "{float: [lo, hi]})")
+            if dist.type == "float" and dist.log and dist.step is not None:
+                raise ValueError(f"params.{key}: log or step, not both (Optuna allows one)")
+            bad = [v for v in dist.values or [] if not isinstance(v, OPTUNA_CHOICE_TYPES)]
+            if bad:
+                raise ValueError(f"params.{key}: choices that are None, bool, int, float or "
+                                 f"str for Optuna (got {bad[0]!r})")
+        if self.pruner_options and self.pruner == "none":
+            raise ValueError("pruner_options only with a pruner")
         return self
 
 
 class Study(StrictModel):
+    timeout: PosFloat | None = None  # seconds per run of this study (beats resources.timeout)
     grid: dict[str, ValueList] | None = None
     zip: dict[str, ValueList] | None = None
     runs: list[dict[str, Any]] | None = None
@@ -223,6 +251,7 @@ class Resources(StrictModel):
     slots: Slots = Slots()
     backend: Literal["local", "dask"] = "local"
     address: str | None = None  # dask scheduler, e.g. tcp://host:8786; None: a local cluster
+    timeout: PosFloat | None = None  # seconds per run: a longer run is ended, recorded failed
 
     @field_validator("devices")
     @classmethod
@@ -242,6 +271,15 @@ class Resources(StrictModel):
         if self.address is not None and self.backend != "dask":
             raise ValueError("address only with backend: dask")
         return self
+
+    @field_validator("backend")
+    @classmethod
+    def _backend(cls, v):
+        if v not in BACKENDS:
+            raise ValueError(f"a backend this sdt has ({', '.join(BACKENDS)}); {v!r} is not "
+                             "in this version yet: use backend: local, and `sdt-sweep worker` "
+                             "on each machine with one shared --store to spread a sweep")
+        return v
 
 
 class Report(StrictModel):

@@ -7,8 +7,8 @@ the run counts as done only when its record says ``completed``.
 
 Claims are conditional updates (``UPDATE ... WHERE state = 'pending' OR (state = 'running'
 AND lease expired)``), so of two managers racing for one run exactly one sees a row count of
-one. The manager that holds a claim renews its lease with heartbeats; a record whose lease
-ran out, or whose manager process on this host is gone, is claimed again.
+one. The process that executes a run renews its lease (:meth:`Store.renew`); a record whose
+lease ran out, or whose manager process on this host is gone, is claimed again.
 
 >>> store = Store("sqlite://")                       # in memory, for a quick look
 >>> store.register("demo", [("a1", "sleep", {"sleep": {"seconds": 0}}, ["s"], 0, {})])
@@ -35,6 +35,7 @@ STATES = ("pending", "running", "completed", "failed", "nan", "oom", "pruned")
 TERMINAL = frozenset({"completed", "failed", "nan", "oom", "pruned"})
 DEFAULT_STORE = "runs/sdt.db"
 DEFAULT_LEASE_S = 30.0
+LEASE_ENV = "SDT_LEASE_S"  # seconds; overrides the default lease (tests, flaky networks)
 
 metadata = sa.MetaData()
 
@@ -74,6 +75,14 @@ members_table = sa.Table(
     sa.Column("position", sa.Integer),  # execution order in the sweep's plan
 )
 
+trials_table = sa.Table(
+    "study_trials", metadata,  # which runs an Optuna trial of a sweep's study is made of
+    sa.Column("sweep", sa.String(200), primary_key=True),
+    sa.Column("study", sa.String(200), primary_key=True),
+    sa.Column("trial", sa.Integer, primary_key=True),  # Optuna's trial number in the study
+    sa.Column("run_id", sa.String(64), sa.ForeignKey("runs.run_id"), primary_key=True),
+)
+
 
 def _worker_statements() -> dict:
     """The statements run for every run (claim, start, finish), built once with bound
@@ -90,8 +99,6 @@ def _worker_statements() -> dict:
         lease_expires=None)
     mine = runs_table.update().where(t.run_id == p("b_run_id"), t.owner == p("b_owner"),
                                      t.state == "running").values(**outcome)
-    anyone = runs_table.update().where(t.run_id == p("b_run_id"),
-                                       t.state != "completed").values(**outcome)
     # Take a pending run, or a running one whose lease has expired: a manager's claim (no
     # process yet) or a worker's claim that also begins the execution.
     take = runs_table.update().where(
@@ -103,9 +110,11 @@ def _worker_statements() -> dict:
     claim = take.values(pid=None, device=None, started=None)
     start = take.values(pid=p("b_pid"), device=p("b_device"), started=p("b_now"),
                         code_version=p("b_code_version"), executions=t.executions + 1)
-    return {"mine": mine, "anyone": anyone, "claim": claim, "start": start,
+    renew = runs_table.update().where(
+        t.run_id == p("b_run_id"), t.owner == p("b_owner"), t.state == "running",
+    ).values(heartbeat=p("b_now"), lease_expires=p("b_lease_expires"))
+    return {"mine": mine, "claim": claim, "start": start, "renew": renew,
             "mine_returning": mine.returning(t.state),
-            "anyone_returning": anyone.returning(t.state),
             "state_of": sa.select(t.state).where(t.run_id == p("b_run_id"))}
 
 
@@ -146,17 +155,24 @@ def _engine(url: str) -> sa.Engine:
         poolclass=sa.pool.StaticPool if memory else sa.pool.QueuePool,
     )
 
+    sqlite_pragmas(engine, wal=not memory)
+    return engine
+
+
+def sqlite_pragmas(engine: sa.Engine, wal: bool = True) -> None:
+    """Settings for every SQLite connection of ``engine`` (the store's, and Optuna's on the same
+    file): WAL, so readers never block the writer; synchronous=NORMAL, so a commit does not
+    wait for the disk (a crash of the machine may lose the last commits, never corrupts);
+    busy_timeout, so writers queue instead of failing."""
+
     @sa.event.listens_for(engine, "connect")
     def _pragmas(dbapi_conn, _record):
-        # WAL: readers never block the writer; busy_timeout: writers queue instead of failing.
         cur = dbapi_conn.cursor()
-        if not memory:
+        if wal:
             cur.execute("PRAGMA journal_mode=WAL")
         cur.execute("PRAGMA synchronous=NORMAL")
         cur.execute("PRAGMA busy_timeout=60000")
         cur.close()
-
-    return engine
 
 
 def _owner_pid(owner: str | None) -> tuple[str | None, int | None]:
@@ -184,7 +200,7 @@ class Store:
     that execute a manager's runs open the store with the manager's owner string."""
 
     def __init__(self, url: str | None = None, *, owner: str | None = None,
-                 lease_s: float = DEFAULT_LEASE_S):
+                 lease_s: float | None = None):
         self.url = resolve_url(url)
         try:
             self.engine = _engine(self.url)
@@ -192,7 +208,7 @@ class Store:
             raise UserError(f"store {self.url!r}: not a usable SQLAlchemy URL ({exc})") from None
         self.host = socket.gethostname()
         self.owner = owner or f"{self.host}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
-        self.lease_s = lease_s
+        self.lease_s = lease_s or float(os.environ.get(LEASE_ENV) or DEFAULT_LEASE_S)
         self._create_tables()
 
     def _create_tables(self) -> None:
@@ -217,13 +233,8 @@ class Store:
         the sweep's members: ``entries`` are ``(run_id, kind, config_dict, studies, seed,
         overrides)`` in execution order. Existing run records keep their state."""
         entries = list(entries)
-        now = time.time()
-        run_dirs = run_dirs or {}
-        rows = [{"run_id": e[0], "kind": e[1], "config": json.dumps(e[2], sort_keys=True),
-                 "state": "pending", "attempts": 0, "executions": 0, "created": now,
-                 "run_dir": run_dirs.get(e[0])} for e in entries]
         with self.engine.begin() as conn:
-            self._insert_missing(conn, rows)
+            self._insert_missing(conn, _new_rows(entries, run_dirs))
             if sweep is None:
                 return
             conn.execute(members_table.delete().where(members_table.c.sweep == sweep))
@@ -232,6 +243,57 @@ class Store:
                     {"sweep": sweep, "run_id": e[0], "studies": json.dumps(list(e[3])),
                      "seed": e[4], "overrides": json.dumps(e[5], sort_keys=True, default=str),
                      "position": i} for i, e in enumerate(entries)])
+            # The runs of Optuna trials stay members (with their study) whatever the plan says.
+            t = trials_table.c
+            for run_id, study in conn.execute(sa.select(t.run_id, t.study).where(
+                    t.sweep == sweep).order_by(t.trial)).all():
+                self._merge_member(conn, sweep, run_id, study, None, {})
+
+    def add_trial(self, sweep: str, study: str, trial: int, entries: Iterable[tuple], *,
+                  run_dirs: dict[str, str] | None = None) -> None:
+        """Record the runs of trial ``trial`` of ``study`` (``entries`` as in :meth:`register`:
+        the trial's runs and the runs they depend on) as members of ``sweep`` tagged with the
+        study, without touching the sweep's other members."""
+        entries = list(entries)
+        with self.engine.begin() as conn:
+            self._insert_missing(conn, _new_rows(entries, run_dirs))
+            for e in entries:
+                self._merge_member(conn, sweep, e[0], study, e[4], e[5])
+                if study in e[3]:
+                    conn.execute(trials_table.delete().where(
+                        trials_table.c.sweep == sweep, trials_table.c.study == study,
+                        trials_table.c.trial == trial, trials_table.c.run_id == e[0]))
+                    conn.execute(trials_table.insert().values(sweep=sweep, study=study,
+                                                              trial=trial, run_id=e[0]))
+
+    def _merge_member(self, conn, sweep: str, run_id: str, study: str, seed, overrides) -> None:
+        """Make ``run_id`` a member of ``sweep`` carrying ``study`` (added to its tags)."""
+        m = members_table.c
+        row = conn.execute(sa.select(m.studies).where(m.sweep == sweep,
+                                                      m.run_id == run_id)).first()
+        if row is None:
+            last = conn.execute(sa.select(sa.func.max(m.position)).where(
+                m.sweep == sweep)).scalar()
+            conn.execute(members_table.insert().values(
+                sweep=sweep, run_id=run_id, studies=json.dumps([study]), seed=seed,
+                overrides=json.dumps(overrides, sort_keys=True, default=str),
+                position=(last or 0) + 1))
+            return
+        studies = json.loads(row[0])
+        if study not in studies:
+            conn.execute(members_table.update().where(m.sweep == sweep, m.run_id == run_id)
+                         .values(studies=json.dumps(sorted([*studies, study]))))
+
+    def trials(self, sweep: str) -> dict[str, dict[str, list[int]]]:
+        """run_id -> study -> the trial numbers it served, for a sweep's Optuna studies."""
+        t = trials_table.c
+        out: dict[str, dict[str, list[int]]] = {}
+        with self.engine.connect() as conn:
+            for run_id, study, trial in conn.execute(sa.select(t.run_id, t.study, t.trial)
+                                                     .where(t.sweep == sweep)
+                                                     .order_by(t.trial)):
+                out.setdefault(run_id, {}).setdefault(study, []).append(trial)
+        return out
 
     def _insert_missing(self, conn, rows: list[dict]) -> None:
         if not rows:
@@ -274,13 +336,14 @@ class Store:
                 "b_run_id": run_id, "b_owner": self.owner, "b_host": self.host, "b_now": now,
                 "b_lease_expires": now + self.lease_s}).rowcount == 1
 
-    def heartbeat(self, now: float | None = None) -> int:
-        """Renew the lease of every run this owner holds; returns how many it still holds."""
+    def renew(self, run_id: str, now: float | None = None) -> bool:
+        """Renew the lease of one run (from the process executing it); False when this owner
+        no longer holds the claim."""
         now = time.time() if now is None else now
         with self.engine.begin() as conn:
-            return conn.execute(runs_table.update().where(
-                runs_table.c.owner == self.owner, runs_table.c.state == "running",
-            ).values(heartbeat=now, lease_expires=now + self.lease_s)).rowcount
+            return conn.execute(_WORKER_STATEMENTS["renew"], {
+                "b_run_id": run_id, "b_owner": self.owner, "b_now": now,
+                "b_lease_expires": now + self.lease_s}).rowcount == 1
 
     def reclaim_orphans(self) -> list[str]:
         """Return to ``pending`` the ``running`` runs claimed on this host by a manager process
@@ -331,9 +394,10 @@ class Store:
         """Record a run's outcome; returns the state written, or None when the claim was lost.
 
         A ``failed`` run with ``attempts <= retries`` goes back to ``pending`` (keeping its
-        error) so it is tried again. A ``completed`` outcome is written even when the claim
-        was lost meanwhile (unless another process already completed it): a finished result
-        is never thrown away.
+        error) so it is tried again. Nothing is written once the claim is lost (another
+        process claimed the run after this one's lease ran out and is executing it now, or
+        has recorded it): the holder of the claim records the run, so no outcome is ever
+        written over another process's claim.
         """
         with self.engine.begin() as conn:
             return self._finish(conn, run_id, state, metrics=metrics, error=error,
@@ -372,13 +436,10 @@ class Store:
                   "b_error": error, "b_traceback": traceback, "b_duration_s": duration_s,
                   "b_step": step, "b_finished": time.time()}
         returning = self.engine.dialect.update_returning  # one round trip (SQLite, PostgreSQL)
-        for name in ("mine", "anyone") if state == "completed" else ("mine",):
-            if returning:
-                written = conn.execute(_WORKER_STATEMENTS[f"{name}_returning"], params).scalar()
-                if written is not None:
-                    return written
-            elif conn.execute(_WORKER_STATEMENTS[name], params).rowcount:
-                return conn.execute(_WORKER_STATEMENTS["state_of"], params).scalar_one()
+        if returning:
+            return conn.execute(_WORKER_STATEMENTS["mine_returning"], params).scalar()
+        if conn.execute(_WORKER_STATEMENTS["mine"], params).rowcount:
+            return conn.execute(_WORKER_STATEMENTS["state_of"], params).scalar_one()
         return None
 
     # ----------------------------------------------------------------- queries
@@ -420,6 +481,14 @@ class Store:
         with self.engine.connect() as conn:
             return [r[0] for r in conn.execute(
                 sa.select(members_table.c.sweep).distinct().order_by(members_table.c.sweep))]
+
+
+def _new_rows(entries: list[tuple], run_dirs: dict[str, str] | None) -> list[dict]:
+    """Run records for ``(run_id, kind, config, ...)`` entries, as new ``pending`` runs."""
+    now, run_dirs = time.time(), run_dirs or {}
+    return [{"run_id": e[0], "kind": e[1], "config": json.dumps(e[2], sort_keys=True),
+             "state": "pending", "attempts": 0, "executions": 0, "created": now,
+             "run_dir": run_dirs.get(e[0])} for e in entries]
 
 
 def _json_default(value):

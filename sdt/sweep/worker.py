@@ -2,14 +2,19 @@
 one device slot it is pinned to, and records each outcome in the store itself (so a result is
 safe the moment the run ends, whatever happens to the manager).
 
-Protocol: JSON lines. The manager writes tasks to the worker's stdin (possibly before the
-worker is ready, and one more while a run executes); the worker answers on its original stdout
-(``{"ready": pid}`` once, then ``{"done": run_id, "state": ...}`` per task, ``"state": null``
-when the run's claim was lost). The worker claims each run under its manager's owner in the
-same store transaction that records the outcome of its previous run, so a run costs one
-transaction, and the manager hears of an outcome only once it is written.
-Anything a run prints goes to stderr, which the manager keeps in a log file. Heavy libraries
-(torch, transformers) are imported by the first run that needs them and stay imported.
+Protocol: JSON lines on two pipes of their own (``--tasks-fd``, ``--answers-fd``), never on
+stdio. The manager writes tasks (:class:`sdt.runner.RunTask` messages, possibly before the
+worker is ready, and one more while a run executes); the worker answers ``{"ready": pid}``
+once, then ``{"done": run_id, "state": ...}`` per task (``"state": null`` when the run's
+claim was lost). A run's stdin is ``/dev/null``, so ``input()`` or ``breakpoint()`` in a run
+ends it with ``EOFError`` instead of reading the task channel.
+
+The worker claims each run under its manager's owner in the same store transaction that
+records the outcome of its previous run, so a run costs one transaction, and the manager hears
+of an outcome only once it is written. Each run is executed by :func:`sdt.runner.perform`,
+which keeps its lease alive from this process (a suspended manager cannot lose it). Anything a
+run prints goes to stderr, which the manager keeps in a log file. Heavy libraries (torch,
+transformers) are imported by the first run that needs them and stay imported.
 
 The worker dies with its manager: on Linux the kernel kills it (``PR_SET_PDEATHSIG``); a
 watchdog thread covers other systems.
@@ -26,9 +31,9 @@ import signal
 import sys
 import threading
 import time
-import traceback
 from collections import deque
-from pathlib import Path
+
+from sdt.runner import Kinds, RunTask, outcome_record, perform
 
 
 def _die_with_parent(manager_pid: int) -> None:
@@ -48,37 +53,6 @@ def _die_with_parent(manager_pid: int) -> None:
                 os._exit(3)
 
     threading.Thread(target=watch, daemon=True, name="sdt-parent-watch").start()
-
-
-class _Kinds:
-    """Kind name -> (schema, run function), loaded once per worker."""
-
-    def __init__(self):
-        self._cache: dict[str, tuple] = {}
-
-    def get(self, name: str):
-        if name not in self._cache:
-            from sdt.sweep.registry import get_kind
-
-            kind = get_kind(name)
-            self._cache[name] = (kind.load_schema(), kind.load_run())
-        return self._cache[name]
-
-
-def make_run_tracker(task: dict, config):
-    """The W&B run of one sdt run (None when tracking is disabled for it)."""
-    tracking = task.get("tracking")
-    if not tracking or tracking.get("mode") == "disabled":
-        return None
-    from sdt.tracking import Tracker
-
-    experiment = getattr(config, "experiment", None)
-    name = getattr(experiment, "name", None) or task["kind"]
-    return Tracker(mode=tracking.get("mode", "auto"), project=tracking.get("project"),
-                   entity=tracking.get("entity"), name=f"{name}-{task['run_id']}",
-                   group=task.get("sweep"), job_type=task["kind"], tags=task.get("studies"),
-                   config=task["config"], dir=task["run_dir"], run_id=task["run_id"],
-                   resume=True)
 
 
 class _Inbox:
@@ -105,58 +79,33 @@ class _Inbox:
         return json.loads(self._lines.popleft()) if self._lines else None
 
 
-def perform(task: dict, kinds: _Kinds, local_device: str):
-    """Execute one run the worker has claimed and begun; returns its :class:`Outcome`."""
-    from sdt.context import RunContext
-    from sdt.runner import Outcome, execute
-
-    try:
-        schema, run_fn = kinds.get(task.get("kind_ref") or task["kind"])
-        config = schema.model_validate(task["config"])
-        tracker = make_run_tracker(task, config)
-        ctx = RunContext(run_id=task["run_id"], run_dir=Path(task["run_dir"]),
-                         kind=task["kind"], device=local_device, tracker=tracker,
-                         progress=False,
-                         deps={k: Path(v) for k, v in (task.get("deps") or {}).items()})
-        return execute(run_fn, config, ctx)
-    except Exception as exc:  # the run could not even be set up (import error in a kind...)
-        return Outcome("failed", error=f"{type(exc).__name__}: {exc}",
-                       traceback=traceback.format_exc())
-
-
-def serve(inbox: _Inbox, channel, store, kinds: _Kinds, device: str, local_device: str,
+def serve(inbox: _Inbox, channel, store, kinds: Kinds, device: str, local_device: str,
           code_version: str | None) -> None:
-    """Run tasks until stdin closes. The outcome of a run and the claim of the next one (when
-    it is already waiting) are one store transaction; the manager hears of an outcome only
-    after it is in the store."""
+    """Run tasks until the task channel closes. The outcome of a run and the claim of the
+    next one (when it is already waiting) are one store transaction; the manager hears of an
+    outcome only after it is in the store."""
     done = None  # (task, outcome) executed and not yet recorded
     while True:
-        task = inbox.get(wait=done is None)
-        if done is None and task is None:
-            return  # stdin closed and nothing left to record
-        finished = None
-        if done is not None:
-            outcome = done[1]
-            finished = dict(run_id=done[0]["run_id"], state=outcome.state,
-                            metrics=outcome.metrics, error=outcome.error,
-                            traceback=outcome.traceback, duration_s=outcome.duration_s,
-                            step=outcome.step, retries=int(done[0].get("retries", 0)))
+        message = inbox.get(wait=done is None)
+        if done is None and message is None:
+            return  # channel closed and nothing left to record
+        task = RunTask.from_message(message) if message is not None else None
         state, started = store.finish_and_start(
-            finished, task and task["run_id"], pid=os.getpid(), device=device,
-            code_version=code_version)
+            done and outcome_record(*done), task and task.run_id, pid=os.getpid(),
+            device=device, code_version=code_version)
         if done is not None:
             outcome = done[1]
-            channel.write(json.dumps({"done": done[0]["run_id"], "state": state,
+            channel.write(json.dumps({"done": done[0].run_id, "state": state,
                                       "outcome": outcome.state, "error": outcome.error,
                                       "duration_s": outcome.duration_s}, default=str) + "\n")
             done = None
         if task is None:
             continue
         if not started:
-            channel.write(json.dumps({"done": task["run_id"], "state": None,
+            channel.write(json.dumps({"done": task.run_id, "state": None,
                                       "error": "claim lost before the run started"}) + "\n")
             continue
-        done = (task, perform(task, kinds, local_device))
+        done = (task, perform(task, store, device=local_device, kinds=kinds))
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -167,20 +116,27 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--device", required=True)
     parser.add_argument("--local-device", required=True)
     parser.add_argument("--code-version", default=None)
+    parser.add_argument("--tasks-fd", type=int, required=True,
+                        help="file descriptor the manager writes tasks to")
+    parser.add_argument("--answers-fd", type=int, required=True,
+                        help="file descriptor the worker answers on")
     args = parser.parse_args(argv)
     _die_with_parent(args.manager_pid)
 
-    # The protocol keeps the real stdout; whatever runs print goes to stderr.
-    channel = os.fdopen(os.dup(1), "w", buffering=1)
+    # The protocol has channels of its own; a run gets no stdin (input() and breakpoint()
+    # see end of file instead of eating tasks) and prints to the worker's log (stderr).
+    channel = os.fdopen(args.answers_fd, "w", buffering=1)
+    devnull = os.open(os.devnull, os.O_RDONLY)
+    os.dup2(devnull, 0)
+    os.close(devnull)
     os.dup2(2, 1)
     sys.stdout = sys.stderr
 
     from sdt.sweep.store import Store
 
     store = Store(args.store, owner=args.owner)
-    kinds = _Kinds()
     channel.write(json.dumps({"ready": os.getpid()}) + "\n")
-    serve(_Inbox(sys.stdin.fileno()), channel, store, kinds, args.device, args.local_device,
+    serve(_Inbox(args.tasks_fd), channel, store, Kinds(), args.device, args.local_device,
           args.code_version)
     return 0
 

@@ -25,11 +25,17 @@ def register(app: typer.Typer) -> None:
                                          help="W&B entity (tracking.wandb.entity)."),
         wandb_mode: str = typer.Option(None, "--wandb-mode",
                                        help="auto | online | offline | disabled"),
+        store: str = typer.Option(None, "--store",
+                                  help="Store (SQLite path or SQLAlchemy URL) that records the "
+                                       "run, so sweeps and searches that need it reuse it "
+                                       "(default: sdt.db in the config's output_dir)."),
     ) -> int:
         """Train a time-series LM from an experiment config.
 
         Writes runs/train/<name>-<hash>/ with config.yaml, run.log, metrics.jsonl,
-        checkpoints (best.pt, last.pt), predictions and an offline W&B run.
+        checkpoints (best.pt, last.pt), predictions and an offline W&B run, and records the
+        run in the store: a later `sdt-sweep search` or sweep that needs it does not train
+        it again.
 
         Example: sdt-sweep train experiments/cpu/tiny.yaml --set training.num_epochs=2
         """
@@ -51,4 +57,5 @@ def register(app: typer.Typer) -> None:
         cfg = load_config(config, sets, TrainConfig)
         from sdt.train.experiment import run
 
-        raise typer.Exit(run_single(run, cfg, "train", resume=resume, as_json=as_json))
+        raise typer.Exit(run_single(run, cfg, "train", resume=resume, as_json=as_json,
+                                    store_url=store))

@@ -61,9 +61,15 @@ def test_sweep_expands(path):
     from sdt.sweep.expand import expand
     from sdt.sweep.spec import load_sweep
 
-    plan = expand(load_sweep(path))
-    assert plan.runs
+    spec = load_sweep(path)
+    plan = expand(spec)
+    assert plan.runs or plan.adaptive
     assert len({r.run_id for r in plan.runs}) == len(plan.runs)
+    if plan.adaptive:  # an Optuna study's sampler, pruner, objectives and keys are checked
+        from sdt.sweep.optuna_study import check_study
+
+        for name in plan.adaptive:
+            check_study(spec, name)
 
 
 def test_tiny_configs_do_not_need_a_hub():

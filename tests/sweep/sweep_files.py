@@ -116,3 +116,29 @@ def run_outcome(config: SleepConfig, ctx) -> dict:
 
 
 OUTCOMES = Kind(name="outcomes", schema=SleepConfig, run=run_outcome, metrics=("value",))
+
+
+# ------------------------------------------------------------------ kinds that misbehave
+
+
+def run_reads_stdin(config: SleepConfig, ctx) -> dict:
+    """A run that asks for input (a forgotten ``input()`` or ``breakpoint()``)."""
+    return {"value": float(len(input("continue? ")))}
+
+
+READS_STDIN = Kind(name="reads-stdin", schema=SleepConfig, run=run_reads_stdin,
+                   metrics=("value",))
+
+
+def run_spawns(config: SleepConfig, ctx) -> dict:
+    """Starts a child process (``sleep``) that would outlive the run, writes its pid to
+    ``<output_dir>/child-<tag>.pid``, then sleeps ``sleep.seconds``."""
+    import time
+
+    child = subprocess.Popen(["sleep", "300"])
+    (Path(config.output_dir) / f"child-{config.sleep.tag}.pid").write_text(str(child.pid))
+    time.sleep(config.sleep.seconds)
+    return {"value": 1.0}
+
+
+SPAWNS = Kind(name="spawns", schema=SleepConfig, run=run_spawns, metrics=("value",))

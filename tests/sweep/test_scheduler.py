@@ -46,9 +46,11 @@ def test_failures_and_dead_workers_cost_only_their_run(folder):
     # Every run executed exactly once; the two dead workers were replaced.
     assert executions(folder) == {r["run_id"]: 1 for r in runs.values()}
     assert all(r["executions"] == 1 for r in runs.values())
-    pids = execution_pids(folder)
     crashed = {int(r["pid"]) for r in (runs[2], runs[3])}
-    assert len(crashed) == 2 and len(pids - crashed) >= 1  # replacements ran the rest
+    assert len(crashed) == 2 and crashed <= execution_pids(folder)
+    # The first crash always leaves runs to do, so its worker is replaced (which worker then
+    # runs what depends on which one finished importing first on a loaded machine).
+    assert scheduler.backend.spawned >= 3
     assert runs[0]["metrics"]["value"] > 0 and runs[0]["device"] == "cpu"
     assert (folder / "runs" / "sleep").is_dir()
     assert os.path.isfile(os.path.join(runs[0]["run_dir"], "outcome.json"))

@@ -274,6 +274,24 @@ MALFORMED = {
         experiment: sleep
         studies: {s: {optuna: {n_trials: 2, pruner: median, objectives: {value: maximize, slept_s: minimize}, params: {sleep.seconds: {float: [0, 1]}}}}}
     """, "studies.s.optuna"),
+    "dask_backend_not_in_this_version": ("""
+        experiment: sleep
+        resources: {backend: dask}
+        studies: {s: {grid: {sleep.tag: [1]}}}
+    """, "resources.backend"),
+    "optuna_normal_distribution": ("""
+        experiment: sleep
+        studies: {s: {optuna: {n_trials: 2, objectives: {value: maximize}, params: {sleep.seconds: {normal: [0, 1]}}}}}
+    """, "studies.s.optuna"),
+    "optuna_unknown_pruner": ("""
+        experiment: sleep
+        studies: {s: {optuna: {n_trials: 2, pruner: patient, objectives: {value: maximize}, params: {sleep.seconds: {float: [0, 1]}}}}}
+    """, "studies.s.optuna.pruner"),
+    "run_timeout_not_positive": ("""
+        experiment: sleep
+        resources: {timeout: 0}
+        studies: {s: {grid: {sleep.tag: [1]}}}
+    """, "resources.timeout"),
     "address_without_dask": ("""
         experiment: sleep
         resources: {address: "tcp://h:8786"}

@@ -54,18 +54,6 @@ def test_a_claim_is_exclusive_until_the_lease_expires(url):
     assert not a.start_execution("r0", pid=1, device="cpu")  # a lost it: must not start
 
 
-def test_heartbeat_renews_only_the_owners_leases(url):
-    a, b = two_owners(url)
-    t = 1000.0
-    assert a.claim("r0", now=t) and a.claim("r1", now=t) and b.claim("r2", now=t)
-    assert a.heartbeat(now=t + 20) == 2
-    assert a.get("r0")["lease_expires"] == t + 20 + LEASE
-    assert b.get("r2")["lease_expires"] == t + LEASE
-    assert not b.claim("r0", now=t + LEASE + 1)  # renewed
-    assert b.claim("r0", now=t + 20 + LEASE + 1)
-    assert a.heartbeat(now=t + 60) == 1  # r1 only: r0 is b's now
-
-
 def test_states_report_expired_leases_as_claimable(url):
     a, _ = two_owners(url)
     a.claim("r0", now=1000.0)
@@ -84,12 +72,24 @@ def test_finish_records_the_outcome_and_respects_the_claim(url):
                                                         "cuda:1", 1, "v1", 1.5)
     assert rec["host"] == socket.gethostname() and rec["finished"] >= rec["started"]
     assert not b.claim("r0") and not a.claim("r0")  # completed runs are never claimed
-    # Lost claim: a failure is dropped, a completion is kept unless one is already there.
+    # Lost claim: nothing a is told is written over b's claim; b records the run.
     assert a.claim("r1", now=1000.0) and b.claim("r1", now=1000.0 + LEASE + 1)
     assert a.finish("r1", "failed", error="late") is None
-    assert a.finish("r1", "completed", metrics={"value": 1.0}) == "completed"
-    assert b.finish("r1", "failed", error="x") is None
-    assert b.get("r1")["metrics"] == {"value": 1.0}
+    assert a.finish("r1", "completed", metrics={"value": 1.0}) is None
+    assert (b.get("r1")["state"], b.get("r1")["owner"]) == ("running", b.owner)
+    assert b.finish("r1", "completed", metrics={"value": 2.0}) == "completed"
+    assert b.get("r1")["metrics"] == {"value": 2.0}
+
+
+def test_renew_keeps_one_runs_lease_for_its_holder_only(url):
+    a, b = two_owners(url)
+    assert a.claim("r0", now=1000.0) and a.claim("r1", now=1000.0)
+    assert a.renew("r0", now=1020.0) and a.get("r1")["lease_expires"] == 1000.0 + LEASE
+    assert a.get("r0")["lease_expires"] == 1020.0 + LEASE
+    assert a.renew("r0", now=1000.0 + LEASE - 1)  # the executing process keeps it alive
+    assert not b.claim("r0", now=1000.0 + LEASE + 1)  # so it does not expire
+    assert b.claim("r0", now=1000.0 + 2 * LEASE)  # until the holder stops renewing
+    assert not a.renew("r0") and b.renew("r0")
 
 
 def test_finish_and_start_records_one_run_and_begins_the_next_in_one_go(url):
