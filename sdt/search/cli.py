@@ -46,4 +46,4 @@ def register(app: typer.Typer) -> None:
         cfg = load_config(config, sets, SearchRunConfig)
         train_dir = ensure_completed("train", cfg.train, store_url=store)
         raise typer.Exit(run_single(run, cfg, "search", as_json=as_json,
-                                    deps={"train": train_dir}))
+                                    deps={"train": train_dir}, store_url=store))

@@ -37,10 +37,14 @@ BUDGETS = (10, 50, 200)
 SLACK = 0.03  # allowed excess over the Monte-Carlo floor at the largest budget
 
 
-def floor(pi: dict, n: int, seed: int) -> float:
+def floor(pi: dict, n: int, seed: int, repeats: int = 20) -> float:
+    """The expected TV of ``n`` exact draws from ``pi`` (mean of ``repeats`` tries: one try
+    alone varies by about 0.007 at n = 2000, as much as the effects being judged)."""
     ys = list(pi)
-    idx = np.random.default_rng(seed).choice(len(ys), n, p=np.array([pi[y] for y in ys]))
-    return total_variation([ys[i] for i in idx], pi)
+    p = np.array([pi[y] for y in ys])
+    rng = np.random.default_rng(seed)
+    return float(np.mean([total_variation([ys[i] for i in rng.choice(len(ys), n, p=p)], pi)
+                          for _ in range(repeats)]))
 
 
 def trained_state(toy, reward, lam, k, queries=300):
@@ -55,7 +59,9 @@ def trained_state(toy, reward, lam, k, queries=300):
 
 
 def tv_curve(seed: int, method: str, budgets=BUDGETS, k=None, queries=Q, f=None, **kw):
-    """(TVs to the target at each budget, floor) for one toy and one method."""
+    """(TVs to the target at each budget, the floor at each budget) for one toy and one
+    method (the floors differ by budget only where the target does: ``expansion_k`` below
+    the vocabulary)."""
     torch.set_num_threads(1)
     toy, reward, lam = ToyPolicy.hard(seed)
     k = toy.vocab_size if k is None else k
@@ -65,7 +71,7 @@ def tv_curve(seed: int, method: str, budgets=BUDGETS, k=None, queries=Q, f=None,
         kw.setdefault("alpha", 0.5)
         if f == "trained":
             state = trained_state(toy, reward, lam, k)
-    tvs = []
+    tvs, floors = [], []
     for budget in budgets:
         cfg = search_cfg(method=method, max_new_tokens=toy.horizon, num_rollouts=budget,
                          expansion_k=k, lam=lam, **kw)
@@ -84,21 +90,26 @@ def tv_curve(seed: int, method: str, budgets=BUDGETS, k=None, queries=Q, f=None,
                 for y, p in implied_target(toy, reward, lam, r.tree).items():
                     goal[y] = goal.get(y, 0.0) + p / queries
         tvs.append(total_variation(outs, goal))
-    return tvs, floor(goal, queries, seed)
+        floors.append(floors[-1] if goal is pi and floors else floor(goal, queries, seed))
+    return tvs, floors
 
 
 def check(curves):
-    """Each toy ends within SLACK of its floor, and its largest budget is its best up to
-    sampling noise; over the toys the mean TV never rises (up to noise) and ends well below
-    where it starts. (Once a budget reaches the floor, as 50 rollouts often do on these small
-    trees, "falling" further can only be noise; a single toy's middle budget may also sit a
-    little above its smallest.)"""
-    for tvs, fl in curves:
-        assert tvs[-1] <= fl + SLACK, (tvs, fl)
-        assert tvs[-1] <= min(tvs[:-1]) + 0.015, tvs
-    means = np.mean([tvs for tvs, _ in curves], axis=0)
+    """Each toy ends within SLACK of its floor; over the toys the mean excess over the floor
+    never rises (up to noise), ends below where it starts, and ends within 0.01 of zero. (A
+    single toy's TV varies by about 0.007 from one set of 2000 queries to the next, so the
+    trend is judged over the toys; once a budget reaches the floor, as 50 rollouts often do
+    on these small trees, "falling" further can only be noise.)"""
+    excess = []
+    for tvs, floors in curves:
+        assert tvs[-1] <= floors[-1] + SLACK, (tvs, floors)
+        excess.append(np.subtract(tvs, floors))
+    if len(curves) == 1:
+        return
+    means = np.mean(excess, axis=0)
     assert all(b <= a + 0.005 for a, b in zip(means, means[1:])), means
     assert means[-1] < means[0], means
+    assert means[-1] < 0.01, means
 
 
 VARIANTS = {

@@ -37,6 +37,7 @@ def test_train_then_search_trains_once(folder, capsys):
 
     searched = search_cli(capsys, folder / "search.yaml", db)
     assert searched["state"] == "completed"
+    assert Store(str(db)).get(searched["run_id"])["state"] == "completed"  # recorded there too
     assert Store(str(db)).get(trained["run_id"])["executions"] == 1  # not trained again
     assert (Path(trained["run_dir"]) / "outcome.json").stat().st_mtime == mtime
     assert [p.name for p in (folder / "train").iterdir()] == [Path(trained["run_dir"]).name]
