@@ -126,8 +126,11 @@ class LMPolicy(Policy):
                 if temperature == 0:
                     toks = logits.argmax(-1)
                 else:
+                    # exponential race: argmax p_i / E_i, E_i ~ Exp(1), is a draw from p
+                    # (exact, and cheaper than torch.multinomial on a CPU)
                     probs = torch.softmax(logits / temperature, -1)
-                    toks = torch.multinomial(probs, 1, generator=gen).squeeze(-1)
+                    race = torch.empty_like(probs).exponential_(generator=gen)
+                    toks = (probs / race).argmax(-1)
                 keep = []
                 for j, (i, tok) in enumerate(zip(running, toks.tolist())):
                     if tok == self.eos_id:

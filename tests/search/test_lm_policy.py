@@ -176,3 +176,16 @@ def test_lockstep_tree_searches_count_each_query_exactly(lm, queries, method):
     for r in res:
         assert all(len(y) <= 5 and EOS not in y for y in r.continuations)
         np.testing.assert_array_equal(r.rewards, reward(r.continuations))
+
+
+def test_cached_sampling_draws_from_the_model_distribution(lm, query):
+    """The decode loop's sampler (an exponential race on the GPU/CPU tensor) samples p: the
+    token after a forced one, over 6000 rollouts, against the plain forward's distribution."""
+    policy = LMPolicy(lm, EOS)
+    policy.start(query)
+    first = np.full((6000, 24), -np.inf)
+    first[:, 5] = 0.0  # the first sampled token is 5; the next comes from the decode loop
+    ys = policy.rollout([(3,)] * 6000, first, 3, 1.0, np.random.default_rng(0))
+    counts = np.bincount([y[2] if len(y) == 3 else EOS for y in ys], minlength=24) / 6000
+    p = np.exp(plain(lm, query, (3, 5))[0])
+    assert 0.5 * np.abs(counts - p).sum() < 0.04  # TV; the Monte-Carlo floor is about 0.02
