@@ -94,7 +94,7 @@ def tv_curve(seed: int, method: str, budgets=BUDGETS, k=None, queries=Q, f=None,
     return tvs, floors
 
 
-def check(curves):
+def check(curves, trend: bool = True):
     """Each toy ends within SLACK of its floor; over the toys the mean excess over the floor
     never rises (up to noise), ends below where it starts, and ends within 0.01 of zero. (A
     single toy's TV varies by about 0.007 from one set of 2000 queries to the next, so the
@@ -107,9 +107,11 @@ def check(curves):
     if len(curves) == 1:
         return
     means = np.mean(excess, axis=0)
+    assert means[-1] < 0.01, means
+    if not trend:  # the target itself changes with the budget (expansion_k < vocabulary)
+        return
     assert all(b <= a + 0.005 for a, b in zip(means, means[1:])), means
     assert means[-1] < means[0], means
-    assert means[-1] < 0.01, means
 
 
 VARIANTS = {
@@ -149,7 +151,9 @@ def test_soft_methods_approach_pi_star_on_20_toys(variant):
                                    {"query_batch": 64}, {"k": 2}],
                          ids=["parallel4", "no_lockstep", "lockstep64", "k_below_vocab"])
 def test_variants_approach_their_target(variant, extra):
-    check(curves(range(4), variant, **extra))
+    # below the vocabulary the target of a partly grown tree is that tree's own restricted
+    # target, so only the end (a complete restricted tree at 200 rollouts) is comparable
+    check(curves(range(4), variant, **extra), trend="k" not in extra)
 
 
 @pytest.mark.parametrize("method", ["greedy", "mcts"])
