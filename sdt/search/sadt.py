@@ -24,6 +24,7 @@ from sdt.errors import UserError
 from sdt.io import atomic_write_bytes
 from sdt.search.buffer import Buffer
 from sdt.search.node import Node
+from sdt.search.tree import soft_backup
 from sdt.search.value_head import ValueHead, mse_loss, soft_loss, tb_loss
 
 
@@ -91,8 +92,8 @@ class SADTState:
                 continue
             if n.rollouts:
                 hidden.append(n.hidden)
-                targets.append(float(np.logaddexp.reduce([lam * r for _, r in n.rollouts])
-                                     - math.log(len(n.rollouts))) / lam)
+                rs = [r for _, r in n.rollouts]
+                targets.append(soft_backup([1.0] * len(rs), rs, lam))
                 weights.append(len(n.rollouts))
             if n.first_backup is not None:
                 hidden.append(n.hidden)
